@@ -1,0 +1,19 @@
+/**
+ * The one source of time. Everything the scheduler stores or compares is UTC epoch
+ * milliseconds from `now()`; every wait goes through `setTimeout`, so a test can
+ * swap in a fake clock (see `background-tasks/testing`) and drive time by hand.
+ */
+export interface Clock {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+}
+
+export type TimerHandle = unknown;
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  // Node's timers run on monotonic time, so a wall-clock jump does not stretch a wait.
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};

@@ -1,0 +1,111 @@
+/**
+ * Every error the scheduler throws on purpose is a BackgroundTasksError with a
+ * stable `code`, so callers branch on `code` (or `instanceof`), never on text.
+ */
+export class BackgroundTasksError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** A definition, option or argument was refused; nothing was written. */
+export class ValidationError extends BackgroundTasksError {
+  /** The offending field, as a path into the input (`retryPolicy.delay`, `triggers[1].cron`). */
+  readonly field: string;
+
+  constructor(field: string, message: string, options?: ErrorOptions) {
+    super('INVALID_ARGUMENT', `${field}: ${message}`, options);
+    this.field = field;
+  }
+}
+
+export class TaskNotFoundError extends BackgroundTasksError {
+  readonly taskId: number;
+
+  constructor(taskId: number) {
+    super('TASK_NOT_FOUND', `task ${taskId} does not exist`);
+    this.taskId = taskId;
+  }
+}
+
+/** The scheduler was closed; it can no longer reach its database. */
+export class SchedulerClosedError extends BackgroundTasksError {
+  constructor() {
+    super('SCHEDULER_CLOSED', 'the scheduler is closed');
+  }
+}
+
+/** A handler ran past its task's `timeout`. Recorded as the attempt's error. */
+export class TaskTimeoutError extends BackgroundTasksError {
+  constructor(timeoutMs: number) {
+    super('TASK_TIMEOUT', `the handler did not settle within its timeout of ${timeoutMs} ms`);
+  }
+}
+
+/** Reason given to `ctx.signal` when a running task is removed. */
+export class TaskCancelledError extends BackgroundTasksError {
+  constructor() {
+    super('TASK_CANCELLED', 'the task was removed while it ran');
+  }
+}
+
+/** Reason given to `ctx.signal` when the scheduler stops. */
+export class SchedulerStoppingError extends BackgroundTasksError {
+  constructor() {
+    super('SCHEDULER_STOPPING', 'the scheduler is stopping');
+  }
+}
+
+export type DatabaseErrorCode =
+  | 'DATABASE_LOCKED'
+  | 'DATABASE_READ_ONLY'
+  | 'DATABASE_FULL'
+  | 'DATABASE_CORRUPT'
+  | 'DATABASE_SCHEMA_TOO_NEW'
+  | 'DATABASE_ERROR';
+
+/** The database refused an operation. What had been committed before is intact. */
+export class DatabaseError extends BackgroundTasksError {
+  declare readonly code: DatabaseErrorCode;
+
+  constructor(code: DatabaseErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+/** Turns anything a handler may throw into an Error, keeping the original as `cause`. */
+export function coerceError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  let text: string;
+  try {
+    text = typeof thrown === 'string' ? thrown : JSON.stringify(thrown) ?? String(thrown);
+  } catch {
+    text = String(thrown);
+  }
+  return new Error(text, { cause: thrown });
+}
+
+/** Maps SQLite's error codes (better-sqlite3 puts them on `code`) to typed errors. */
+export function toDatabaseError(err: unknown): unknown {
+  if (err instanceof BackgroundTasksError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new DatabaseError('DATABASE_LOCKED', `database is locked: ${message}`, { cause: err });
+  }
+  if (code.startsWith('SQLITE_READONLY')) {
+    return new DatabaseError('DATABASE_READ_ONLY', `database is read-only: ${message}`, { cause: err });
+  }
+  if (code === 'SQLITE_FULL') {
+    return new DatabaseError('DATABASE_FULL', `database or disk is full: ${message}`, { cause: err });
+  }
+  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
+    return new DatabaseError('DATABASE_CORRUPT', `not a usable database: ${message}`, { cause: err });
+  }
+  return new DatabaseError('DATABASE_ERROR', message, { cause: err });
+}

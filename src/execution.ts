@@ -1,0 +1,43 @@
+import type { JsonValue } from './json.js';
+
+export type ExecutionStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'cancelled';
+
+/** What made a run: a trigger kind, or `manual` for `runNow`. Retries keep the reason of their run. */
+export type RunReason = 'interval' | 'cron' | 'event' | 'once' | 'manual';
+
+export interface FiredEvent {
+  name: string;
+  payload: JsonValue | null;
+}
+
+/** One attempt of one run, as recorded in the `executions` table. */
+export interface Execution {
+  id: number;
+  taskId: number;
+  taskName: string;
+  runId: number;
+  /** Numbered from 1; an interrupted attempt keeps its number when it goes again. */
+  attempt: number;
+  status: ExecutionStatus;
+  reason: RunReason;
+  event: FiredEvent | null;
+  /** When the run became due. */
+  scheduledAt: number;
+  startedAt: number;
+  endedAt: number | null;
+  durationMs: number | null;
+  error: string | null;
+  result: JsonValue | null;
+  /** CPU time of the whole process while the attempt ran: approximate when runs overlap. */
+  cpuUserUs: number | null;
+  cpuSystemUs: number | null;
+  /** Resident set size of the process when the attempt ended. */
+  rssBytes: number | null;
+}
+
+export interface ExecutionFilter {
+  taskId?: number;
+  status?: ExecutionStatus;
+  /** Newest first; default 100. */
+  limit?: number;
+}

@@ -1,0 +1,28 @@
+export { Scheduler, type SchedulerOptions, type StopOptions } from './scheduler.js';
+export type { Task, TaskDefinition, TriggerInfo } from './task.js';
+export type { Execution, ExecutionFilter, ExecutionStatus, FiredEvent, RunReason } from './execution.js';
+export type { ExecutionEvent, SchedulerEventMap } from './events.js';
+export type { Handler, TaskContext } from './runtime/executor.js';
+export type { RetryPolicy } from './retry-policy.js';
+export type { JsonValue } from './json.js';
+export type { Clock, TimerHandle } from './clock.js';
+export type { Durability } from './store/sqlite/open.js';
+export { Trigger } from './triggers/trigger.js';
+export { PeriodicTrigger, type PeriodicTriggerOptions } from './triggers/periodic.js';
+export { EventTrigger, type EventTriggerOptions } from './triggers/event.js';
+export { OneTimeTrigger, type OneTimeTriggerOptions } from './triggers/one-time.js';
+export type { Misfire, TriggerSpec } from './triggers/spec.js';
+export { MISFIRE_GRACE_MS, DEFAULT_MAX_CATCH_UP } from './triggers/spec.js';
+export { MAX_INTERRUPTIONS_IN_A_ROW } from './runtime/outcome.js';
+export { MAX_JSON_BYTES } from './json.js';
+export {
+  BackgroundTasksError,
+  DatabaseError,
+  SchedulerClosedError,
+  SchedulerStoppingError,
+  TaskCancelledError,
+  TaskNotFoundError,
+  TaskTimeoutError,
+  ValidationError,
+  type DatabaseErrorCode,
+} from './errors.js';

@@ -1,0 +1,332 @@
+import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from '../clock.js';
+import { coerceError, SchedulerStoppingError, TaskCancelledError } from '../errors.js';
+import type { ExecutionEvent, SchedulerEventMap } from '../events.js';
+import { toJson } from '../json.js';
+import type { ClaimedRun, Owner, Store } from '../store/store.js';
+import { planFires } from '../triggers/schedule.js';
+import { startAttempt, type Handler, type RunningAttempt } from './executor.js';
+import { isOwnerGone, markLive } from './owner.js';
+import { decide, describeError, type Decision, type Outcome } from './outcome.js';
+
+/** The longest the loop sleeps, so that another process's work and clock corrections are noticed. */
+export const MAX_SLEEP_MS = 10_000;
+/** A running run's lease; renewed every third of it while the run lasts. */
+export const LEASE_MS = 15_000;
+/** After `stop` aborts a handler's signal, how long it may take to settle before it is abandoned. */
+export const ABORT_GRACE_MS = 1_000;
+/** How many due triggers one wake turns into runs; more wait for the next wake, at once. */
+const TRIGGER_BATCH = 500;
+/** How often a handler that nobody registered is reported again. */
+const UNSERVED_REPORT_MS = 60_000;
+/** Pause before retrying after the database refused a wake. */
+const ERROR_BACKOFF_MS = 1_000;
+
+export interface LoopDeps {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  owner: Owner;
+  handlers: ReadonlyMap<string, Handler>;
+  maxRunningTasks: number;
+  emit: <K extends keyof SchedulerEventMap>(event: K, ...args: SchedulerEventMap[K]) => void;
+}
+
+interface InFlight {
+  attempt: RunningAttempt;
+  /** Settles once the attempt's end is recorded. */
+  recorded: Promise<void>;
+}
+
+/**
+ * The scheduling loop: it sleeps until the earliest due time, turns due trigger
+ * fires into runs, claims the best ready runs up to the free slots, starts them
+ * and records how they end.
+ */
+export class Loop {
+  readonly #deps: LoopDeps;
+  #state: 'stopped' | 'running' | 'stopping' = 'stopped';
+  readonly #inFlight = new Map<number, InFlight>();
+  #timer: TimerHandle | undefined;
+  #heartbeat: TimerHandle | undefined;
+  #wakeWanted = false;
+  #driving: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
+  readonly #reported = new Map<string, number>();
+
+  constructor(deps: LoopDeps) {
+    this.#deps = deps;
+  }
+
+  get runningCount(): number {
+    return this.#inFlight.size;
+  }
+
+  get isRunning(): boolean {
+    return this.#state === 'running';
+  }
+
+  async start(): Promise<void> {
+    if (this.#stopping) await this.#stopping;
+    if (this.#state === 'running') return;
+    markLive(this.#deps.owner, true);
+    this.#state = 'running';
+    await this.#recoverAbandonedRuns();
+    this.#scheduleHeartbeat();
+    this.wake();
+  }
+
+  /** Asks for a wake as soon as the current one (if any) is done. */
+  wake(): void {
+    if (this.#state !== 'running') return;
+    this.#wakeWanted = true;
+    this.#driving ??= this.#drive().finally(() => (this.#driving = undefined));
+  }
+
+  /** Aborts a removed task's running attempt; the store has already recorded it cancelled. */
+  cancelTask(taskId: number): void {
+    for (const { attempt } of this.#inFlight.values()) {
+      if (attempt.claim.task.id !== taskId) continue;
+      attempt.abort(new TaskCancelledError());
+      attempt.end({ status: 'cancelled' });
+    }
+  }
+
+  stop(timeoutMs: number): Promise<void> {
+    if (this.#state === 'stopped') return Promise.resolve();
+    this.#stopping ??= this.#stop(timeoutMs).finally(() => (this.#stopping = undefined));
+    return this.#stopping;
+  }
+
+  async #stop(timeoutMs: number): Promise<void> {
+    this.#state = 'stopping';
+    this.#clearTimers();
+    await this.#driving;
+    if (this.#inFlight.size > 0 && timeoutMs > 0) await this.#settleWithin(timeoutMs);
+    if (this.#inFlight.size > 0) {
+      for (const { attempt } of this.#inFlight.values()) attempt.abort(new SchedulerStoppingError());
+      await this.#settleWithin(ABORT_GRACE_MS);
+    }
+    // Handlers that ignore their signal are abandoned: the attempt is recorded
+    // interrupted and the run goes again at the next start.
+    for (const { attempt } of this.#inFlight.values()) {
+      attempt.end({ status: 'interrupted', error: new SchedulerStoppingError() });
+    }
+    await Promise.all([...this.#inFlight.values()].map((f) => f.recorded));
+    markLive(this.#deps.owner, false);
+    this.#state = 'stopped';
+  }
+
+  /** Waits until every attempt in flight is recorded, or `ms` pass on the clock. */
+  async #settleWithin(ms: number): Promise<void> {
+    const { clock } = this.#deps;
+    let timer: TimerHandle | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = clock.setTimeout(resolve, ms)));
+    await Promise.race([Promise.all([...this.#inFlight.values()].map((f) => f.recorded)), timeout]);
+    clock.clearTimeout(timer);
+  }
+
+  async #drive(): Promise<void> {
+    while (this.#wakeWanted && this.#state === 'running') {
+      this.#wakeWanted = false;
+      try {
+        await this.#tick();
+      } catch (err) {
+        this.#reportError(err, 'a wake of the scheduling loop failed; retrying');
+        this.#arm(this.#deps.clock.now() + ERROR_BACKOFF_MS);
+      }
+    }
+  }
+
+  async #tick(): Promise<void> {
+    const { store, clock, handlers, owner, maxRunningTasks } = this.#deps;
+    const now = clock.now();
+    const fired = await store.fireDueTriggers(now, (state) => planFires(state, now, Math.random), TRIGGER_BATCH);
+    for (const broken of fired.broken) {
+      this.#reportError(broken.error, `trigger ${broken.triggerId} of task ${broken.taskId} cannot be scheduled; disabled`);
+    }
+    const free = maxRunningTasks - this.#inFlight.size;
+    const claims = await store.claimRuns({
+      now,
+      limit: free,
+      handlers: [...handlers.keys()],
+      owner,
+      leaseUntil: now + LEASE_MS,
+    });
+    for (const claim of claims) this.#launch(claim);
+    await this.#reportUnservedHandlers(now);
+    const next = await store.nextWakeAt(now);
+    this.#arm(next);
+  }
+
+  #arm(at: number | null): void {
+    const { clock } = this.#deps;
+    if (this.#state !== 'running') return;
+    if (this.#timer !== undefined) clock.clearTimeout(this.#timer);
+    const delay = at === null ? MAX_SLEEP_MS : Math.min(Math.max(0, at - clock.now()), MAX_SLEEP_MS);
+    this.#timer = clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.wake();
+    }, delay);
+  }
+
+  #launch(claim: ClaimedRun): void {
+    const { handlers, clock, logger: root } = this.#deps;
+    const handler = handlers.get(claim.task.handler)!;
+    const logger = root.child({
+      taskId: claim.task.id,
+      taskName: claim.task.name,
+      executionId: claim.executionId,
+      attempt: claim.attempt,
+    });
+    logger.debug({ reason: claim.reason }, 'execution started');
+    this.#deps.emit('execution:started', executionEvent(claim, 'running'));
+    const cpuBefore = process.cpuUsage();
+    const attempt = startAttempt(claim, handler, logger, clock);
+    const recorded = attempt.done.then((outcome) => this.#record(claim, outcome, cpuBefore, logger));
+    this.#inFlight.set(claim.executionId, { attempt, recorded });
+  }
+
+  async #record(claim: ClaimedRun, outcome: Outcome, cpuBefore: NodeJS.CpuUsage, logger: Logger): Promise<void> {
+    const { store, clock, owner } = this.#deps;
+    const cpu = process.cpuUsage(cpuBefore);
+    const now = clock.now();
+    const decision = decide({ ...claim, retryPolicy: claim.task.retryPolicy }, outcome, now);
+    const resultJson = outcome.status === 'succeeded' ? resultToJson(outcome.result, logger) : null;
+    let written = false;
+    try {
+      written = await store.completeRun({
+        runId: claim.runId,
+        executionId: claim.executionId,
+        owner: owner.id,
+        status: decision.status,
+        endedAt: now,
+        error: decision.error,
+        resultJson,
+        usage: { cpuUserUs: cpu.user, cpuSystemUs: cpu.system, rssBytes: process.memoryUsage.rss() },
+        next: decision.next,
+      });
+    } catch (err) {
+      // The run stays marked running under this owner; it is recovered as
+      // interrupted at the next start, so the work is not lost.
+      this.#reportError(err, 'could not record the end of an execution');
+    }
+    this.#inFlight.delete(claim.executionId);
+    if (written || outcome.status === 'cancelled') this.#announce(claim, outcome, decision, logger);
+    this.wake();
+  }
+
+  #announce(claim: ClaimedRun, outcome: Outcome, decision: Decision, logger: Logger): void {
+    const error = 'error' in outcome ? outcome.error : null;
+    const event: ExecutionEvent = {
+      ...executionEvent(claim, decision.status),
+      error,
+      result: outcome.status === 'succeeded' ? outcome.result : undefined,
+      nextAttemptAt: decision.next.kind === 'again' ? decision.next.dueAt : null,
+    };
+    const { emit } = this.#deps;
+    if (decision.status === 'succeeded') {
+      logger.debug('execution succeeded');
+      emit('execution:succeeded', event);
+    } else if (decision.status === 'failed' && decision.retryAt !== null) {
+      logger.warn({ err: error, nextAttemptAt: decision.retryAt }, 'execution failed; retrying');
+      emit('execution:retrying', event);
+    } else if (decision.status === 'failed') {
+      logger.error({ err: error }, 'execution failed');
+      emit('execution:failed', event);
+    } else if (decision.status === 'interrupted') {
+      logger.warn({ err: error }, 'execution interrupted; it runs again at the next start');
+      emit('execution:interrupted', event);
+    } else {
+      logger.info('execution cancelled: its task was removed');
+      emit('execution:cancelled', event);
+    }
+    emit('execution:finished', event);
+  }
+
+  /** Runs left `running` by an owner that is gone are interrupted and go again. */
+  async #recoverAbandonedRuns(): Promise<void> {
+    const { store, clock, logger } = this.#deps;
+    const now = clock.now();
+    for (const run of await store.runningRuns()) {
+      if (!isOwnerGone(run.owner, run.leaseExpiresAt, now)) continue;
+      const error = new Error(`its scheduler (pid ${run.owner.pid} on ${run.owner.host}) stopped without finishing it`);
+      const decision = decide(run, { status: 'interrupted', error }, now);
+      const recovered = await store.completeRun({
+        runId: run.runId,
+        executionId: run.executionId,
+        owner: run.owner.id,
+        status: decision.status,
+        endedAt: now,
+        error: decision.error,
+        resultJson: null,
+        usage: null,
+        next: decision.next,
+      });
+      if (recovered) logger.warn({ runId: run.runId, executionId: run.executionId }, 'recovered an interrupted run');
+    }
+  }
+
+  #scheduleHeartbeat(): void {
+    const { clock, store, owner } = this.#deps;
+    this.#heartbeat = clock.setTimeout(async () => {
+      if (this.#state !== 'running') return;
+      try {
+        if (this.#inFlight.size > 0) await store.renewLeases(owner.id, clock.now() + LEASE_MS);
+        await this.#recoverAbandonedRuns();
+      } catch (err) {
+        this.#reportError(err, 'could not renew leases');
+      }
+      if (this.#state === 'running') this.#scheduleHeartbeat();
+      this.wake();
+    }, LEASE_MS / 3);
+  }
+
+  async #reportUnservedHandlers(now: number): Promise<void> {
+    const { store, handlers, logger } = this.#deps;
+    for (const handler of await store.unservedHandlers(now, [...handlers.keys()])) {
+      const last = this.#reported.get(handler);
+      if (last !== undefined && now - last < UNSERVED_REPORT_MS) continue;
+      this.#reported.set(handler, now);
+      logger.warn({ handler }, `runs are waiting for handler "${handler}", which this process has not registered`);
+    }
+  }
+
+  #reportError(err: unknown, message: string): void {
+    const error = coerceError(err);
+    this.#deps.logger.error({ err: error }, message);
+    this.#deps.emit('scheduler:error', error);
+  }
+
+  #clearTimers(): void {
+    const { clock } = this.#deps;
+    if (this.#timer !== undefined) clock.clearTimeout(this.#timer);
+    if (this.#heartbeat !== undefined) clock.clearTimeout(this.#heartbeat);
+    this.#timer = this.#heartbeat = undefined;
+  }
+}
+
+function executionEvent(claim: ClaimedRun, status: ExecutionEvent['status']): ExecutionEvent {
+  return {
+    executionId: claim.executionId,
+    runId: claim.runId,
+    taskId: claim.task.id,
+    taskName: claim.task.name,
+    attempt: claim.attempt,
+    status,
+    error: null,
+    result: undefined,
+    nextAttemptAt: null,
+  };
+}
+
+/** A result that is not JSON is not a failure of the task: it is stored as null, with a warning. */
+function resultToJson(result: unknown, logger: Logger): string | null {
+  if (result === undefined) return null;
+  try {
+    return toJson(result, 'result');
+  } catch (err) {
+    logger.warn({ err }, `the handler's result is not JSON and is stored as null: ${describeError(coerceError(err))}`);
+    return null;
+  }
+}

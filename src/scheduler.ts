@@ -1,0 +1,205 @@
+import { EventEmitter } from 'node:events';
+import { pino, type Logger } from 'pino';
+import { systemClock, type Clock } from './clock.js';
+import { SchedulerClosedError, TaskNotFoundError, ValidationError } from './errors.js';
+import type { SchedulerEventMap } from './events.js';
+import type { Execution, ExecutionFilter } from './execution.js';
+import { toJson } from './json.js';
+import type { Handler } from './runtime/executor.js';
+import { Loop } from './runtime/loop.js';
+import { createOwner } from './runtime/owner.js';
+import type { Durability } from './store/sqlite/open.js';
+import { SqliteStore } from './store/sqlite/store.js';
+import type { Store } from './store/store.js';
+import { validateDefinition, type Task, type TaskDefinition } from './task.js';
+import { MAX_EVENT_NAME_LENGTH } from './triggers/event.js';
+import { initialState } from './triggers/schedule.js';
+import { describe, integerIn, nonEmptyString, oneOf } from './validate.js';
+
+export interface SchedulerOptions {
+  /** Path of the SQLite file (created if missing), or `':memory:'`. */
+  database: string;
+  /** Handlers run at once in this scheduler, at most. Default 4. */
+  maxRunningTasks?: number;
+  /** A pino logger. Default: warnings and errors to stdout. */
+  logger?: Logger;
+  /** The source of time. Default: the system clock. */
+  clock?: Clock;
+  /** `'full'` (default) syncs each commit to disk; `'normal'` may lose the latest commits on power loss. */
+  durability?: Durability;
+}
+
+export interface StopOptions {
+  /** Grace period (ms) for running handlers before their signal is aborted. Default 5000. */
+  timeout?: number;
+}
+
+const DEFAULT_STOP_TIMEOUT_MS = 5_000;
+const MAX_RUNNING_LIMIT = 10_000;
+const MAX_PAGE = 10_000;
+const STATUSES = ['running', 'succeeded', 'failed', 'interrupted', 'cancelled'] as const;
+
+/**
+ * The seed's scheduler, durable: tasks, triggers, pending runs and history live
+ * in the database, so a new scheduler on the same file carries on where the
+ * last one stopped. Handlers are registered by name in each process.
+ */
+export class Scheduler extends EventEmitter<SchedulerEventMap> {
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #handlers = new Map<string, Handler>();
+  readonly #loop: Loop;
+  #closed = false;
+
+  constructor(options: SchedulerOptions) {
+    super();
+    if (options === null || typeof options !== 'object') {
+      throw new ValidationError('options', `must be an object, got ${describe(options)}`);
+    }
+    const database = nonEmptyString(options.database, 'database', 4096);
+    const maxRunningTasks = integerIn(options.maxRunningTasks ?? 4, 'maxRunningTasks', 1, MAX_RUNNING_LIMIT);
+    const durability = oneOf(options.durability ?? 'full', 'durability', ['full', 'normal'] as const);
+    this.#clock = options.clock ?? systemClock;
+    this.#logger = options.logger ?? pino({ name: 'background-tasks', level: 'warn' });
+    this.#store = new SqliteStore(database, { durability });
+    this.#loop = new Loop({
+      store: this.#store,
+      clock: this.#clock,
+      logger: this.#logger,
+      owner: createOwner(),
+      handlers: this.#handlers,
+      maxRunningTasks,
+      emit: (event, ...args) => (this.emit as (name: string, ...rest: unknown[]) => boolean)(event, ...args),
+    });
+  }
+
+  /** Names a handler so tasks can refer to it. Registering a name again replaces it. */
+  register<Args = unknown>(name: string, handler: Handler<Args>): this {
+    nonEmptyString(name, 'name', 200);
+    if (typeof handler !== 'function') throw new ValidationError('handler', `must be a function, got ${describe(handler)}`);
+    this.#handlers.set(name, handler as Handler);
+    this.#loop.wake();
+    return this;
+  }
+
+  /** Adds a task, or updates the task with the same `key`, keeping its schedule, counters and history. */
+  async addTask(definition: TaskDefinition): Promise<Task> {
+    this.#assertOpen();
+    const task = validateDefinition(definition);
+    const now = this.#clock.now();
+    const triggers = task.triggers.map((spec) => initialState(spec, now, Math.random));
+    const { task: stored, created } = await this.#store.addTask({ ...task, triggers }, now);
+    this.emit(created ? 'task:added' : 'task:updated', stored);
+    this.#loop.wake();
+    return stored;
+  }
+
+  /** Removes a task and its pending runs; a running attempt is aborted and recorded `cancelled`. History stays. */
+  async removeTask(id: number): Promise<boolean> {
+    this.#assertOpen();
+    integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER);
+    const removed = await this.#store.removeTask(id, this.#clock.now());
+    if (removed) {
+      this.#loop.cancelTask(id);
+      this.emit('task:removed', id);
+    }
+    return removed;
+  }
+
+  async getTask(id: number): Promise<Task | undefined> {
+    this.#assertOpen();
+    return this.#store.getTask(integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER));
+  }
+
+  /** Tasks in id order, a page at a time: pass the last id seen as `afterId`. */
+  async listTasks(options: { limit?: number; afterId?: number } = {}): Promise<Task[]> {
+    this.#assertOpen();
+    return this.#store.listTasks({
+      limit: integerIn(options.limit ?? 1000, 'limit', 1, MAX_PAGE),
+      afterId: integerIn(options.afterId ?? 0, 'afterId', 0, Number.MAX_SAFE_INTEGER),
+    });
+  }
+
+  /** Holds a task: its runs wait (periodic fires coalesce) until `resumeTask`. */
+  async pauseTask(id: number): Promise<void> {
+    await this.#setPaused(id, true);
+  }
+
+  async resumeTask(id: number): Promise<void> {
+    await this.#setPaused(id, false);
+    this.#loop.wake();
+  }
+
+  /** Queues a run of the task now, outside its triggers. */
+  async runNow(id: number): Promise<void> {
+    this.#assertOpen();
+    if (!(await this.#store.enqueueRun(integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER), this.#clock.now()))) {
+      throw new TaskNotFoundError(id);
+    }
+    this.#loop.wake();
+  }
+
+  /**
+   * Fires an event: every task listening to `name` gets exactly one run, with
+   * `payload`. Stored before the promise resolves. Returns how many runs it made.
+   */
+  async fireEvent(name: string, payload?: unknown): Promise<number> {
+    this.#assertOpen();
+    nonEmptyString(name, 'name', MAX_EVENT_NAME_LENGTH);
+    const payloadJson = payload === undefined ? null : toJson(payload, 'payload');
+    const runs = await this.#store.fireEvent(name, payloadJson, this.#clock.now());
+    this.#loop.wake();
+    return runs;
+  }
+
+  /** Handlers running now in this scheduler. */
+  runningTasksCount(): number {
+    return this.#loop.runningCount;
+  }
+
+  /** Recorded attempts, newest first. */
+  async executions(filter: ExecutionFilter = {}): Promise<Execution[]> {
+    this.#assertOpen();
+    return this.#store.executions({
+      limit: integerIn(filter.limit ?? 100, 'limit', 1, MAX_PAGE),
+      ...(filter.taskId === undefined ? {} : { taskId: integerIn(filter.taskId, 'taskId', 1, Number.MAX_SAFE_INTEGER) }),
+      ...(filter.status === undefined ? {} : { status: oneOf(filter.status, 'status', STATUSES) }),
+    });
+  }
+
+  /** Starts running tasks; after `stop`, resumes. */
+  async start(): Promise<void> {
+    this.#assertOpen();
+    await this.#loop.start();
+  }
+
+  /**
+   * Starts nothing new, gives running handlers `timeout` ms, then aborts their
+   * signal; resolves once they settle. Unfinished attempts are recorded
+   * `interrupted` and go again at the next start. Safe to call twice.
+   */
+  async stop(options: StopOptions = {}): Promise<void> {
+    const timeout = integerIn(options.timeout ?? DEFAULT_STOP_TIMEOUT_MS, 'timeout', 0, 2 ** 31 - 1);
+    await this.#loop.stop(timeout);
+  }
+
+  /** Stops (if need be) and releases the database. */
+  async close(options: StopOptions = {}): Promise<void> {
+    if (this.#closed) return;
+    await this.stop(options);
+    this.#closed = true;
+    await this.#store.close();
+  }
+
+  async #setPaused(id: number, paused: boolean): Promise<void> {
+    this.#assertOpen();
+    if (!(await this.#store.setPaused(integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER), paused, this.#clock.now()))) {
+      throw new TaskNotFoundError(id);
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new SchedulerClosedError();
+  }
+}

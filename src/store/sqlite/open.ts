@@ -1,0 +1,66 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { DatabaseError, toDatabaseError } from '../../errors.js';
+import * as schema from './schema.js';
+
+export type Durability = 'full' | 'normal';
+
+export interface OpenOptions {
+  /** `full` syncs every commit to disk; `normal` may lose the last commits on power loss. */
+  durability?: Durability;
+  /** How long a write waits for another process's lock before failing (ms). Default 5000. */
+  busyTimeout?: number;
+}
+
+export type SqliteDb = BetterSQLite3Database<typeof schema>;
+
+// Resolved from this file, not the working directory: the same relative path holds
+// in src/store/sqlite and dist/store/sqlite.
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../../migrations/sqlite', import.meta.url));
+
+/** Opens (creating if need be) a database file, sets its pragmas and applies pending migrations. */
+export function openSqlite(filename: string, options: OpenOptions = {}): { sqlite: Database.Database; db: SqliteDb } {
+  let sqlite: Database.Database | undefined;
+  try {
+    sqlite = new Database(filename);
+    sqlite.pragma(`busy_timeout = ${options.busyTimeout ?? 5000}`);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
+    sqlite.pragma('foreign_keys = ON');
+    const db = drizzle(sqlite, { schema });
+    refuseNewerSchema(sqlite);
+    migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+    return { sqlite, db };
+  } catch (err) {
+    sqlite?.close();
+    throw toDatabaseError(err);
+  }
+}
+
+/** A file written by a newer version of this package is left alone, never downgraded. */
+function refuseNewerSchema(sqlite: Database.Database): void {
+  const table = sqlite
+    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'")
+    .get();
+  if (!table) return;
+  const applied = sqlite.prepare('SELECT max(created_at) AS newest FROM __drizzle_migrations').get() as {
+    newest: number | null;
+  };
+  const known = Math.max(...shippedMigrations().map((entry) => entry.when));
+  if (applied.newest !== null && applied.newest > known) {
+    throw new DatabaseError(
+      'DATABASE_SCHEMA_TOO_NEW',
+      'the database was written by a newer version of background-tasks; upgrade the package to use it',
+    );
+  }
+}
+
+function shippedMigrations(): { when: number; tag: string }[] {
+  const journal = JSON.parse(readFileSync(`${MIGRATIONS_FOLDER}/meta/_journal.json`, 'utf8')) as {
+    entries: { when: number; tag: string }[];
+  };
+  return journal.entries;
+}

@@ -1,0 +1,132 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+// Every time column holds UTC epoch milliseconds. AUTOINCREMENT keeps ids growing:
+// SQLite never hands out an id again, even after the newest row is deleted.
+
+export const tasks = sqliteTable(
+  'tasks',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    key: text('key'),
+    name: text('name').notNull(),
+    handler: text('handler').notNull(),
+    description: text('description'),
+    args: text('args').notNull(),
+    priority: integer('priority').notNull().default(0),
+    timeoutMs: integer('timeout_ms'),
+    maxRetries: integer('max_retries'),
+    retryDelayMs: integer('retry_delay_ms'),
+    retryBackoff: text('retry_backoff', { enum: ['fixed', 'exponential'] }),
+    retryMaxDelayMs: integer('retry_max_delay_ms'),
+    paused: integer('paused', { mode: 'boolean' }).notNull().default(false),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [uniqueIndex('tasks_key').on(t.key)],
+);
+
+export const triggers = sqliteTable(
+  'triggers',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    taskId: integer('task_id')
+      .notNull()
+      .references(() => tasks.id, { onDelete: 'cascade' }),
+    kind: text('kind', { enum: ['interval', 'cron', 'event', 'once'] }).notNull(),
+    intervalMs: integer('interval_ms'),
+    cron: text('cron'),
+    timezone: text('timezone'),
+    jitterMs: integer('jitter_ms').notNull().default(0),
+    misfire: text('misfire', { enum: ['once', 'skip', 'all'] }),
+    maxCatchUp: integer('max_catch_up'),
+    eventName: text('event_name'),
+    // A one-time trigger's definition: one of the two is set.
+    delayMs: integer('delay_ms'),
+    at: integer('at'),
+    // Where an interval's slots are counted from: the time the trigger was added.
+    anchorAt: integer('anchor_at').notNull(),
+    // The nominal time of the next slot, and that slot plus its jitter. NULL once a
+    // one-time trigger has fired, and always for event triggers.
+    nextSlotAt: integer('next_slot_at'),
+    nextFireAt: integer('next_fire_at'),
+    lastFiredAt: integer('last_fired_at'),
+    fireCount: integer('fire_count').notNull().default(0),
+    missedCount: integer('missed_count').notNull().default(0),
+    coalescedCount: integer('coalesced_count').notNull().default(0),
+  },
+  (t) => [
+    index('triggers_task').on(t.taskId),
+    index('triggers_next_fire').on(t.nextFireAt).where(sql`next_fire_at IS NOT NULL`),
+    index('triggers_event').on(t.eventName).where(sql`kind = 'event'`),
+  ],
+);
+
+/**
+ * Runs that are due or will be soon: a periodic or one-time fire, an event
+ * delivery, a runNow, or a retry waiting for its delay. Far-future schedules stay
+ * in `triggers`, so this table (and each claim) stays small.
+ */
+export const runs = sqliteTable(
+  'runs',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    taskId: integer('task_id')
+      .notNull()
+      .references(() => tasks.id, { onDelete: 'cascade' }),
+    triggerId: integer('trigger_id').references(() => triggers.id, { onDelete: 'set null' }),
+    reason: text('reason', { enum: ['interval', 'cron', 'event', 'once', 'manual'] }).notNull(),
+    eventName: text('event_name'),
+    eventPayload: text('event_payload'),
+    state: text('state', { enum: ['waiting', 'running'] }).notNull(),
+    dueAt: integer('due_at').notNull(),
+    attempt: integer('attempt').notNull().default(1),
+    // Interruptions in a row (stop, crash); bounded so a task that kills its own
+    // process cannot loop for ever.
+    interruptions: integer('interruptions').notNull().default(0),
+    executionId: integer('execution_id'),
+    owner: text('owner'),
+    ownerHost: text('owner_host'),
+    ownerPid: integer('owner_pid'),
+    leaseExpiresAt: integer('lease_expires_at'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [
+    index('runs_state_due').on(t.state, t.dueAt),
+    index('runs_task_state').on(t.taskId, t.state),
+    index('runs_trigger').on(t.triggerId),
+  ],
+);
+
+/** One row per attempt. No foreign key: history outlives the task it belongs to. */
+export const executions = sqliteTable(
+  'executions',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    taskId: integer('task_id').notNull(),
+    taskName: text('task_name').notNull(),
+    runId: integer('run_id').notNull(),
+    attempt: integer('attempt').notNull(),
+    status: text('status', {
+      enum: ['running', 'succeeded', 'failed', 'interrupted', 'cancelled'],
+    }).notNull(),
+    reason: text('reason', { enum: ['interval', 'cron', 'event', 'once', 'manual'] }).notNull(),
+    eventName: text('event_name'),
+    eventPayload: text('event_payload'),
+    scheduledAt: integer('scheduled_at').notNull(),
+    startedAt: integer('started_at').notNull(),
+    endedAt: integer('ended_at'),
+    durationMs: integer('duration_ms'),
+    error: text('error'),
+    result: text('result'),
+    cpuUserUs: integer('cpu_user_us'),
+    cpuSystemUs: integer('cpu_system_us'),
+    rssBytes: integer('rss_bytes'),
+    owner: text('owner'),
+  },
+  (t) => [
+    index('executions_task').on(t.taskId, t.id),
+    index('executions_status').on(t.status, t.id),
+    index('executions_started').on(t.startedAt),
+  ],
+);

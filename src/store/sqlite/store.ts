@@ -1,0 +1,553 @@
+import type Database from 'better-sqlite3';
+import { and, asc, count, desc, eq, inArray, sql } from 'drizzle-orm';
+import { coerceError, toDatabaseError } from '../../errors.js';
+import type { Execution, ExecutionFilter, RunReason } from '../../execution.js';
+import { parseJson } from '../../json.js';
+import type { NormalizedRetryPolicy } from '../../retry-policy.js';
+import type { NewTaskWithSchedule, Task, TriggerInfo } from '../../task.js';
+import type { FirePlan, TriggerState } from '../../triggers/schedule.js';
+import type { TriggerSpec } from '../../triggers/spec.js';
+import type {
+  ClaimedRun,
+  ClaimParams,
+  CompleteRunParams,
+  FireResult,
+  RunningRun,
+  Store,
+} from '../store.js';
+import { openSqlite, type OpenOptions, type SqliteDb } from './open.js';
+import { executions, runs, tasks, triggers } from './schema.js';
+
+type TaskRow = typeof tasks.$inferSelect;
+type TriggerRow = typeof triggers.$inferSelect;
+type ExecutionRow = typeof executions.$inferSelect;
+type Tx = Parameters<Parameters<SqliteDb['transaction']>[0]>[0];
+
+/** The store on one SQLite file. better-sqlite3 is synchronous; each method is one transaction. */
+export class SqliteStore implements Store {
+  readonly #sqlite: Database.Database;
+  readonly #db: SqliteDb;
+
+  constructor(filename: string, options: OpenOptions = {}) {
+    const { sqlite, db } = openSqlite(filename, options);
+    this.#sqlite = sqlite;
+    this.#db = db;
+  }
+
+  /** Runs `fn` in a write transaction taken at BEGIN, so readers never have to upgrade their lock. */
+  #write<T>(fn: (tx: Tx) => T): Promise<T> {
+    try {
+      return Promise.resolve(this.#db.transaction(fn, { behavior: 'immediate' }));
+    } catch (err) {
+      return Promise.reject(toDatabaseError(err));
+    }
+  }
+
+  #read<T>(fn: (db: SqliteDb) => T): Promise<T> {
+    try {
+      return Promise.resolve(fn(this.#db));
+    } catch (err) {
+      return Promise.reject(toDatabaseError(err));
+    }
+  }
+
+  addTask(task: NewTaskWithSchedule, now: number): Promise<{ task: Task; created: boolean }> {
+    return this.#write((tx) => {
+      const columns = {
+        name: task.name,
+        handler: task.handler,
+        description: task.description,
+        args: task.argsJson,
+        priority: task.priority,
+        timeoutMs: task.timeoutMs,
+        maxRetries: task.retryPolicy?.maxRetries ?? null,
+        retryDelayMs: task.retryPolicy?.delay ?? null,
+        retryBackoff: task.retryPolicy?.backoff ?? null,
+        retryMaxDelayMs: task.retryPolicy?.maxDelay ?? null,
+        updatedAt: now,
+      };
+      const existing = task.key === null ? undefined : tx.select().from(tasks).where(eq(tasks.key, task.key)).get();
+      if (existing) {
+        tx.update(tasks).set(columns).where(eq(tasks.id, existing.id)).run();
+        syncTriggers(tx, existing.id, task.triggers);
+        return { task: readTask(tx, existing.id)!, created: false };
+      }
+      const { id } = tx
+        .insert(tasks)
+        .values({ ...columns, key: task.key, paused: task.paused, createdAt: now })
+        .returning({ id: tasks.id })
+        .get();
+      for (const state of task.triggers) insertTrigger(tx, id, state);
+      return { task: readTask(tx, id)!, created: true };
+    });
+  }
+
+  getTask(id: number): Promise<Task | undefined> {
+    return this.#read((db) => readTask(db, id));
+  }
+
+  listTasks({ limit, afterId }: { limit: number; afterId: number }): Promise<Task[]> {
+    return this.#read((db) => {
+      const rows = db
+        .select()
+        .from(tasks)
+        .where(sql`${tasks.id} > ${afterId}`)
+        .orderBy(asc(tasks.id))
+        .limit(limit)
+        .all();
+      if (rows.length === 0) return [];
+      const triggerRows = db
+        .select()
+        .from(triggers)
+        .where(inArray(triggers.taskId, rows.map((row) => row.id)))
+        .orderBy(asc(triggers.id))
+        .all();
+      return rows.map((row) => toTask(row, triggerRows.filter((t) => t.taskId === row.id)));
+    });
+  }
+
+  removeTask(id: number, now: number): Promise<boolean> {
+    return this.#write((tx) => {
+      tx.update(executions)
+        .set({ status: 'cancelled', endedAt: now, durationMs: sql`${now} - ${executions.startedAt}`, error: 'task removed' })
+        .where(
+          and(
+            eq(executions.status, 'running'),
+            sql`${executions.id} IN (SELECT execution_id FROM runs WHERE task_id = ${id} AND state = 'running')`,
+          ),
+        )
+        .run();
+      return tx.delete(tasks).where(eq(tasks.id, id)).run().changes > 0;
+    });
+  }
+
+  setPaused(id: number, paused: boolean, now: number): Promise<boolean> {
+    return this.#write(
+      (tx) => tx.update(tasks).set({ paused, updatedAt: now }).where(eq(tasks.id, id)).run().changes > 0,
+    );
+  }
+
+  enqueueRun(taskId: number, now: number): Promise<boolean> {
+    return this.#write((tx) => {
+      if (!tx.select({ id: tasks.id }).from(tasks).where(eq(tasks.id, taskId)).get()) return false;
+      tx.insert(runs).values({ taskId, reason: 'manual', state: 'waiting', dueAt: now, createdAt: now }).run();
+      return true;
+    });
+  }
+
+  fireEvent(name: string, payloadJson: string | null, now: number): Promise<number> {
+    return this.#write((tx) => {
+      // One run per listening task, even if it listens to the event twice.
+      const inserted = tx.run(sql`
+        INSERT INTO runs (task_id, trigger_id, reason, event_name, event_payload, state, due_at, created_at)
+        SELECT task_id, min(id), 'event', ${name}, ${payloadJson}, 'waiting', ${now}, ${now}
+        FROM triggers WHERE kind = 'event' AND event_name = ${name}
+        GROUP BY task_id ORDER BY task_id`);
+      tx.update(triggers)
+        .set({ fireCount: sql`${triggers.fireCount} + 1`, lastFiredAt: now })
+        .where(and(eq(triggers.kind, 'event'), eq(triggers.eventName, name)))
+        .run();
+      return inserted.changes;
+    });
+  }
+
+  fireDueTriggers(now: number, plan: (state: TriggerState) => FirePlan, limit: number): Promise<FireResult> {
+    return this.#write((tx) => {
+      const due = tx
+        .select()
+        .from(triggers)
+        .where(sql`${triggers.nextFireAt} <= ${now}`)
+        .orderBy(asc(triggers.nextFireAt))
+        .limit(limit)
+        .all();
+      const result: FireResult = { runs: 0, broken: [] };
+      for (const row of due) {
+        let firePlan: FirePlan;
+        try {
+          firePlan = plan(triggerState(row));
+        } catch (err) {
+          tx.update(triggers).set({ nextFireAt: null }).where(eq(triggers.id, row.id)).run();
+          result.broken.push({ triggerId: row.id, taskId: row.taskId, error: coerceError(err) });
+          continue;
+        }
+        // A periodic run that comes due while an earlier one waits or runs is
+        // coalesced; `misfire: 'all'` lets up to maxCatchUp queue.
+        const pendingLimit = row.misfire === 'all' ? (row.maxCatchUp ?? 1) : 1;
+        const pending = tx.select({ n: count() }).from(runs).where(eq(runs.triggerId, row.id)).get()?.n ?? 0;
+        const fires = firePlan.fires.slice(0, Math.max(0, pendingLimit - pending));
+        for (const dueAt of fires) {
+          tx.insert(runs)
+            .values({ taskId: row.taskId, triggerId: row.id, reason: row.kind, state: 'waiting', dueAt, createdAt: now })
+            .run();
+        }
+        tx.update(triggers)
+          .set({
+            nextSlotAt: firePlan.nextSlotAt,
+            nextFireAt: firePlan.nextFireAt,
+            lastFiredAt: fires.length > 0 ? now : row.lastFiredAt,
+            fireCount: row.fireCount + fires.length,
+            missedCount: row.missedCount + firePlan.missed,
+            coalescedCount: row.coalescedCount + firePlan.fires.length - fires.length,
+          })
+          .where(eq(triggers.id, row.id))
+          .run();
+        result.runs += fires.length;
+      }
+      return result;
+    });
+  }
+
+  claimRuns({ now, limit, handlers, owner, leaseUntil }: ClaimParams): Promise<ClaimedRun[]> {
+    if (limit <= 0 || handlers.length === 0) return Promise.resolve([]);
+    return this.#write((tx) => {
+      // Each task offers only its oldest ready run, and none while it already runs
+      // (no overlap); then the highest priority wins, ties going to the run due first.
+      const ready = tx.all<ReadyRow>(sql`
+        SELECT r.id AS runId, r.task_id AS taskId, r.attempt, r.interruptions, r.reason,
+               r.event_name AS eventName, r.event_payload AS eventPayload, r.due_at AS dueAt,
+               t.name, t.handler, t.args AS argsJson, t.timeout_ms AS timeoutMs,
+               t.max_retries AS maxRetries, t.retry_delay_ms AS retryDelayMs,
+               t.retry_backoff AS retryBackoff, t.retry_max_delay_ms AS retryMaxDelayMs
+        FROM runs r JOIN tasks t ON t.id = r.task_id
+        WHERE r.state = 'waiting' AND r.due_at <= ${now} AND t.paused = 0
+          AND t.handler IN (SELECT value FROM json_each(${JSON.stringify(handlers)}))
+          AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.task_id = r.task_id AND x.state = 'running')
+          AND r.id = (SELECT y.id FROM runs y WHERE y.task_id = r.task_id AND y.state = 'waiting'
+                      AND y.due_at <= ${now} ORDER BY y.due_at, y.id LIMIT 1)
+        ORDER BY t.priority DESC, r.due_at, r.task_id, r.id
+        LIMIT ${limit}`);
+      return ready.map((row): ClaimedRun => {
+        const { id: executionId } = tx
+          .insert(executions)
+          .values({
+            taskId: row.taskId,
+            taskName: row.name,
+            runId: row.runId,
+            attempt: row.attempt,
+            status: 'running',
+            reason: row.reason,
+            eventName: row.eventName,
+            eventPayload: row.eventPayload,
+            scheduledAt: row.dueAt,
+            startedAt: now,
+            owner: owner.id,
+          })
+          .returning({ id: executions.id })
+          .get();
+        tx.update(runs)
+          .set({
+            state: 'running',
+            executionId,
+            owner: owner.id,
+            ownerHost: owner.host,
+            ownerPid: owner.pid,
+            leaseExpiresAt: leaseUntil,
+          })
+          .where(eq(runs.id, row.runId))
+          .run();
+        return {
+          runId: row.runId,
+          executionId,
+          attempt: row.attempt,
+          interruptions: row.interruptions,
+          reason: row.reason,
+          event: row.eventName === null ? null : { name: row.eventName, payload: parseJson(row.eventPayload) },
+          dueAt: row.dueAt,
+          startedAt: now,
+          task: {
+            id: row.taskId,
+            name: row.name,
+            handler: row.handler,
+            argsJson: row.argsJson,
+            timeoutMs: row.timeoutMs,
+            retryPolicy: retryPolicyOf(row),
+          },
+        };
+      });
+    });
+  }
+
+  completeRun(params: CompleteRunParams): Promise<boolean> {
+    const { runId, executionId, owner, next } = params;
+    return this.#write((tx) => {
+      // Guarded by state and owner: a run recovered from a process that was
+      // presumed dead, or cancelled by removeTask, is not written over.
+      const recorded = tx
+        .update(executions)
+        .set({
+          status: params.status,
+          endedAt: params.endedAt,
+          durationMs: sql`${params.endedAt} - ${executions.startedAt}`,
+          error: params.error,
+          result: params.resultJson,
+          cpuUserUs: params.usage?.cpuUserUs ?? null,
+          cpuSystemUs: params.usage?.cpuSystemUs ?? null,
+          rssBytes: params.usage?.rssBytes ?? null,
+        })
+        .where(and(eq(executions.id, executionId), eq(executions.status, 'running'), eq(executions.owner, owner)))
+        .run();
+      if (recorded.changes === 0) return false;
+      const mine = and(eq(runs.id, runId), eq(runs.state, 'running'), eq(runs.owner, owner));
+      if (next.kind === 'again') {
+        tx.update(runs)
+          .set({
+            state: 'waiting',
+            dueAt: next.dueAt,
+            attempt: next.attempt,
+            interruptions: next.interruptions,
+            executionId: null,
+            owner: null,
+            ownerHost: null,
+            ownerPid: null,
+            leaseExpiresAt: null,
+          })
+          .where(mine)
+          .run();
+        return true;
+      }
+      const taskId = tx.delete(runs).where(mine).returning({ taskId: runs.taskId }).get()?.taskId;
+      if (taskId !== undefined) removeIfSpent(tx, taskId);
+      return true;
+    });
+  }
+
+  runningRuns(): Promise<RunningRun[]> {
+    return this.#read((db) =>
+      db
+        .select()
+        .from(runs)
+        .innerJoin(tasks, eq(tasks.id, runs.taskId))
+        .where(eq(runs.state, 'running'))
+        .all()
+        .map(({ runs: run, tasks: task }) => ({
+          runId: run.id,
+          executionId: run.executionId ?? 0,
+          attempt: run.attempt,
+          interruptions: run.interruptions,
+          owner: { id: run.owner ?? '', host: run.ownerHost ?? '', pid: run.ownerPid ?? 0 },
+          leaseExpiresAt: run.leaseExpiresAt ?? 0,
+          retryPolicy: retryPolicyOf(task),
+        })),
+    );
+  }
+
+  renewLeases(ownerId: string, until: number): Promise<void> {
+    return this.#write((tx) => {
+      tx.update(runs)
+        .set({ leaseExpiresAt: until })
+        .where(and(eq(runs.state, 'running'), eq(runs.owner, ownerId)))
+        .run();
+    });
+  }
+
+  nextWakeAt(now: number): Promise<number | null> {
+    return this.#read((db) => {
+      const row = db.get<{ run: number | null; trigger: number | null }>(sql`
+        SELECT (SELECT min(due_at) FROM runs WHERE state = 'waiting' AND due_at > ${now}) AS run,
+               (SELECT min(next_fire_at) FROM triggers WHERE next_fire_at IS NOT NULL) AS "trigger"`);
+      const times = [row.run, row.trigger].filter((t): t is number => t !== null);
+      return times.length === 0 ? null : Math.min(...times);
+    });
+  }
+
+  unservedHandlers(now: number, handlers: string[]): Promise<string[]> {
+    return this.#read((db) =>
+      db
+        .all<{ handler: string }>(sql`
+          SELECT DISTINCT t.handler FROM runs r JOIN tasks t ON t.id = r.task_id
+          WHERE r.state = 'waiting' AND r.due_at <= ${now}
+            AND t.handler NOT IN (SELECT value FROM json_each(${JSON.stringify(handlers)}))
+          LIMIT 20`)
+        .map((row) => row.handler),
+    );
+  }
+
+  executions(filter: ExecutionFilter & { limit: number }): Promise<Execution[]> {
+    return this.#read((db) =>
+      db
+        .select()
+        .from(executions)
+        .where(
+          and(
+            filter.taskId === undefined ? undefined : eq(executions.taskId, filter.taskId),
+            filter.status === undefined ? undefined : eq(executions.status, filter.status),
+          ),
+        )
+        .orderBy(desc(executions.id))
+        .limit(filter.limit)
+        .all()
+        .map(toExecution),
+    );
+  }
+
+  close(): Promise<void> {
+    this.#sqlite.close();
+    return Promise.resolve();
+  }
+}
+
+interface ReadyRow {
+  runId: number;
+  taskId: number;
+  attempt: number;
+  interruptions: number;
+  reason: RunReason;
+  eventName: string | null;
+  eventPayload: string | null;
+  dueAt: number;
+  name: string;
+  handler: string;
+  argsJson: string;
+  timeoutMs: number | null;
+  maxRetries: number | null;
+  retryDelayMs: number | null;
+  retryBackoff: 'fixed' | 'exponential' | null;
+  retryMaxDelayMs: number | null;
+}
+
+type RetryColumns = Pick<TaskRow, 'maxRetries' | 'retryDelayMs' | 'retryBackoff' | 'retryMaxDelayMs'>;
+
+function retryPolicyOf(row: RetryColumns): NormalizedRetryPolicy | null {
+  if (row.maxRetries === null) return null;
+  return {
+    maxRetries: row.maxRetries,
+    delay: row.retryDelayMs ?? 0,
+    backoff: row.retryBackoff ?? 'fixed',
+    maxDelay: row.retryMaxDelayMs,
+  };
+}
+
+/** A task whose triggers are all one-time and spent, with no run left, has done its work. */
+function removeIfSpent(tx: Tx, taskId: number): void {
+  tx.run(sql`
+    DELETE FROM tasks WHERE id = ${taskId}
+      AND EXISTS (SELECT 1 FROM triggers WHERE task_id = ${taskId})
+      AND NOT EXISTS (SELECT 1 FROM triggers WHERE task_id = ${taskId}
+                      AND (kind <> 'once' OR next_fire_at IS NOT NULL))
+      AND NOT EXISTS (SELECT 1 FROM runs WHERE task_id = ${taskId})`);
+}
+
+function insertTrigger(tx: Tx, taskId: number, state: TriggerState): void {
+  const { spec } = state;
+  tx.insert(triggers)
+    .values({
+      taskId,
+      kind: spec.kind,
+      intervalMs: spec.kind === 'interval' ? spec.interval : null,
+      cron: spec.kind === 'cron' ? spec.cron : null,
+      timezone: spec.kind === 'cron' ? spec.timezone : null,
+      jitterMs: spec.kind === 'interval' || spec.kind === 'cron' ? spec.jitter : 0,
+      misfire: spec.kind === 'interval' || spec.kind === 'cron' ? spec.misfire : null,
+      maxCatchUp: spec.kind === 'interval' || spec.kind === 'cron' ? spec.maxCatchUp : null,
+      eventName: spec.kind === 'event' ? spec.event : null,
+      delayMs: spec.kind === 'once' ? spec.delay : null,
+      at: spec.kind === 'once' ? spec.at : null,
+      anchorAt: state.anchorAt,
+      nextSlotAt: state.nextSlotAt,
+      nextFireAt: state.nextFireAt,
+    })
+    .run();
+}
+
+/** On a keyed update, triggers that are unchanged keep their schedule and counters. */
+function syncTriggers(tx: Tx, taskId: number, wanted: TriggerState[]): void {
+  const existing = tx.select().from(triggers).where(eq(triggers.taskId, taskId)).orderBy(asc(triggers.id)).all();
+  const unmatched = [...existing];
+  for (const state of wanted) {
+    const key = specKey(state.spec);
+    const i = unmatched.findIndex((row) => specKey(specOf(row)) === key);
+    if (i >= 0) unmatched.splice(i, 1);
+    else insertTrigger(tx, taskId, state);
+  }
+  for (const row of unmatched) tx.delete(triggers).where(eq(triggers.id, row.id)).run();
+}
+
+function specKey(spec: TriggerSpec): string {
+  return JSON.stringify(Object.entries(spec).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+function specOf(row: TriggerRow): TriggerSpec {
+  switch (row.kind) {
+    case 'interval':
+      return {
+        kind: 'interval',
+        interval: row.intervalMs ?? 0,
+        jitter: row.jitterMs,
+        misfire: row.misfire ?? 'once',
+        maxCatchUp: row.maxCatchUp ?? 1,
+      };
+    case 'cron':
+      return {
+        kind: 'cron',
+        cron: row.cron ?? '',
+        timezone: row.timezone ?? 'UTC',
+        jitter: row.jitterMs,
+        misfire: row.misfire ?? 'once',
+        maxCatchUp: row.maxCatchUp ?? 1,
+      };
+    case 'event':
+      return { kind: 'event', event: row.eventName ?? '' };
+    case 'once':
+      return { kind: 'once', at: row.at, delay: row.delayMs };
+  }
+}
+
+function triggerState(row: TriggerRow): TriggerState {
+  return { spec: specOf(row), anchorAt: row.anchorAt, nextSlotAt: row.nextSlotAt, nextFireAt: row.nextFireAt };
+}
+
+function readTask(db: SqliteDb | Tx, id: number): Task | undefined {
+  const row = db.select().from(tasks).where(eq(tasks.id, id)).get();
+  if (!row) return undefined;
+  return toTask(row, db.select().from(triggers).where(eq(triggers.taskId, id)).orderBy(asc(triggers.id)).all());
+}
+
+function toTask(row: TaskRow, triggerRows: TriggerRow[]): Task {
+  return {
+    id: row.id,
+    key: row.key,
+    name: row.name,
+    handler: row.handler,
+    description: row.description,
+    args: parseJson(row.args),
+    priority: row.priority,
+    timeout: row.timeoutMs,
+    retryPolicy: retryPolicyOf(row),
+    paused: row.paused,
+    triggers: triggerRows.map(
+      (t): TriggerInfo => ({
+        ...specOf(t),
+        id: t.id,
+        nextFireAt: t.nextFireAt,
+        lastFiredAt: t.lastFiredAt,
+        fireCount: t.fireCount,
+        missedCount: t.missedCount,
+        coalescedCount: t.coalescedCount,
+      }),
+    ),
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+function toExecution(row: ExecutionRow): Execution {
+  return {
+    id: row.id,
+    taskId: row.taskId,
+    taskName: row.taskName,
+    runId: row.runId,
+    attempt: row.attempt,
+    status: row.status,
+    reason: row.reason,
+    event: row.eventName === null ? null : { name: row.eventName, payload: parseJson(row.eventPayload) },
+    scheduledAt: row.scheduledAt,
+    startedAt: row.startedAt,
+    endedAt: row.endedAt,
+    durationMs: row.durationMs,
+    error: row.error,
+    result: parseJson(row.result),
+    cpuUserUs: row.cpuUserUs,
+    cpuSystemUs: row.cpuSystemUs,
+    rssBytes: row.rssBytes,
+  };
+}

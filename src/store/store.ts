@@ -1,0 +1,111 @@
+import type { Execution, ExecutionFilter, ExecutionStatus, FiredEvent, RunReason } from '../execution.js';
+import type { NormalizedRetryPolicy } from '../retry-policy.js';
+import type { NewTaskWithSchedule, Task } from '../task.js';
+import type { FirePlan, TriggerState } from '../triggers/schedule.js';
+
+export interface FireResult {
+  runs: number;
+  /** Triggers whose plan threw (a stored cron that no longer parses): disabled, not retried. */
+  broken: { triggerId: number; taskId: number; error: Error }[];
+}
+
+/** Who holds a running run: one scheduler instance in one process. */
+export interface Owner {
+  id: string;
+  host: string;
+  pid: number;
+}
+
+/** A run the store handed to this process, with an execution row already written. */
+export interface ClaimedRun {
+  runId: number;
+  executionId: number;
+  attempt: number;
+  interruptions: number;
+  reason: RunReason;
+  event: FiredEvent | null;
+  dueAt: number;
+  startedAt: number;
+  task: {
+    id: number;
+    name: string;
+    handler: string;
+    argsJson: string;
+    timeoutMs: number | null;
+    retryPolicy: NormalizedRetryPolicy | null;
+  };
+}
+
+/** What becomes of a run after an attempt ends. */
+export type RunNext =
+  | { kind: 'again'; dueAt: number; attempt: number; interruptions: number }
+  | { kind: 'done' };
+
+export interface CompleteRunParams {
+  runId: number;
+  executionId: number;
+  /** The owner the run must still have; a run recovered from it is left alone. */
+  owner: string;
+  status: Exclude<ExecutionStatus, 'running'>;
+  endedAt: number;
+  error: string | null;
+  resultJson: string | null;
+  usage: { cpuUserUs: number; cpuSystemUs: number; rssBytes: number } | null;
+  next: RunNext;
+}
+
+/** A running run whose owner may be gone. */
+export interface RunningRun {
+  runId: number;
+  executionId: number;
+  attempt: number;
+  interruptions: number;
+  owner: Owner;
+  leaseExpiresAt: number;
+  retryPolicy: NormalizedRetryPolicy | null;
+}
+
+export interface ClaimParams {
+  now: number;
+  limit: number;
+  handlers: string[];
+  owner: Owner;
+  leaseUntil: number;
+}
+
+/**
+ * Everything the scheduler asks of its database. Each method is one transaction,
+ * so a crash leaves either all of it or none. Methods are async so that a store
+ * on a network database fits the same shape.
+ */
+export interface Store {
+  /** Adds a task, or with a known key updates it in place, keeping its trigger state and history. */
+  addTask(task: NewTaskWithSchedule, now: number): Promise<{ task: Task; created: boolean }>;
+  getTask(id: number): Promise<Task | undefined>;
+  listTasks(options: { limit: number; afterId: number }): Promise<Task[]>;
+  /** Deletes a task and its pending runs; its running executions become `cancelled`. */
+  removeTask(id: number, now: number): Promise<boolean>;
+  setPaused(id: number, paused: boolean, now: number): Promise<boolean>;
+  /** Queues a manual run due now; false if the task does not exist. */
+  enqueueRun(taskId: number, now: number): Promise<boolean>;
+  /** Stores one run per task listening to `name`; returns how many. */
+  fireEvent(name: string, payloadJson: string | null, now: number): Promise<number>;
+  /**
+   * Turns due trigger fires into runs. `plan` decides, inside the transaction, what
+   * each due trigger makes; fires beyond a trigger's pending limit are coalesced.
+   */
+  fireDueTriggers(now: number, plan: (state: TriggerState) => FirePlan, limit: number): Promise<FireResult>;
+  /** Marks the best ready runs running (one per task, none of a task already running) and writes their executions. */
+  claimRuns(params: ClaimParams): Promise<ClaimedRun[]>;
+  /** Records an attempt's end and the run's fate, if the run is still running under `owner`. */
+  completeRun(params: CompleteRunParams): Promise<boolean>;
+  /** Running runs not owned by `ownerId`, or whose lease has lapsed. */
+  runningRuns(): Promise<RunningRun[]>;
+  renewLeases(ownerId: string, until: number): Promise<void>;
+  /** The earliest time after `now` when a run or a trigger comes due. */
+  nextWakeAt(now: number): Promise<number | null>;
+  /** Handlers of ready runs that none of `handlers` can take. */
+  unservedHandlers(now: number, handlers: string[]): Promise<string[]>;
+  executions(filter: Required<Pick<ExecutionFilter, 'limit'>> & Omit<ExecutionFilter, 'limit'>): Promise<Execution[]>;
+  close(): Promise<void>;
+}

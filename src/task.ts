@@ -1,0 +1,121 @@
+import { ValidationError } from './errors.js';
+import { toJson, type JsonValue } from './json.js';
+import { normalizeRetryPolicy, type NormalizedRetryPolicy, type RetryPolicy } from './retry-policy.js';
+import type { TriggerState } from './triggers/schedule.js';
+import type { TriggerSpec } from './triggers/spec.js';
+import { Trigger } from './triggers/trigger.js';
+import { describe, integerIn, MAX_TIMER_MS, nonEmptyString } from './validate.js';
+
+export interface TaskDefinition {
+  /** What the task is called in logs and history. */
+  name: string;
+  /** A stable identity: `addTask` with a key that exists updates that task in place. */
+  key?: string;
+  /** The registered handler to call. Default: `name`. */
+  handler?: string;
+  description?: string;
+  /** JSON given to the handler as its first argument. Default `null`. */
+  args?: JsonValue;
+  /** Higher starts first when runs wait for a slot. An integer; default 0. */
+  priority?: number;
+  /** Ms after which `ctx.signal` is aborted and the attempt fails. Default: none. */
+  timeout?: number;
+  triggers?: Trigger[];
+  retryPolicy?: RetryPolicy;
+  /** Add the task paused: its runs wait until `resumeTask`. Default false. */
+  paused?: boolean;
+}
+
+/** A definition after validation, ready for the store. */
+export interface NewTask {
+  key: string | null;
+  name: string;
+  handler: string;
+  description: string | null;
+  argsJson: string;
+  priority: number;
+  timeoutMs: number | null;
+  retryPolicy: NormalizedRetryPolicy | null;
+  paused: boolean;
+  triggers: TriggerSpec[];
+}
+
+/** A new task with the schedule each of its triggers starts from, should it be new. */
+export type NewTaskWithSchedule = Omit<NewTask, 'triggers'> & { triggers: TriggerState[] };
+
+/** A trigger as read back: its definition and where its schedule stands. */
+export type TriggerInfo = TriggerSpec & {
+  id: number;
+  nextFireAt: number | null;
+  lastFiredAt: number | null;
+  fireCount: number;
+  missedCount: number;
+  coalescedCount: number;
+};
+
+/** A task as read back from the store. */
+export interface Task {
+  id: number;
+  key: string | null;
+  name: string;
+  handler: string;
+  description: string | null;
+  args: JsonValue;
+  priority: number;
+  timeout: number | null;
+  retryPolicy: NormalizedRetryPolicy | null;
+  paused: boolean;
+  triggers: TriggerInfo[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export const MAX_NAME_LENGTH = 200;
+export const MAX_KEY_LENGTH = 200;
+export const MAX_DESCRIPTION_LENGTH = 10_000;
+export const MAX_TRIGGERS = 32;
+const PRIORITY_LIMIT = 2 ** 31 - 1;
+
+/** Checks a definition and returns it normalized; throws ValidationError naming the field. */
+export function validateDefinition(definition: TaskDefinition): NewTask {
+  if (definition === null || typeof definition !== 'object') {
+    throw new ValidationError('definition', `must be an object, got ${describe(definition)}`);
+  }
+  const name = nonEmptyString(definition.name, 'name', MAX_NAME_LENGTH);
+  const triggers = definition.triggers ?? [];
+  if (!Array.isArray(triggers)) throw new ValidationError('triggers', 'must be an array of triggers');
+  if (triggers.length > MAX_TRIGGERS) {
+    throw new ValidationError('triggers', `must hold at most ${MAX_TRIGGERS} triggers, got ${triggers.length}`);
+  }
+  const specs = triggers.map((trigger, i) => {
+    if (!(trigger instanceof Trigger)) {
+      throw new ValidationError(
+        `triggers[${i}]`,
+        `must be a PeriodicTrigger, EventTrigger or OneTimeTrigger, got ${describe(trigger)}`,
+      );
+    }
+    return trigger.spec;
+  });
+  if (definition.paused !== undefined && typeof definition.paused !== 'boolean') {
+    throw new ValidationError('paused', `must be a boolean, got ${describe(definition.paused)}`);
+  }
+  return {
+    key: definition.key === undefined ? null : nonEmptyString(definition.key, 'key', MAX_KEY_LENGTH),
+    name,
+    handler: definition.handler === undefined ? name : nonEmptyString(definition.handler, 'handler', MAX_NAME_LENGTH),
+    description: optionalText(definition.description, 'description', MAX_DESCRIPTION_LENGTH),
+    argsJson: toJson(definition.args ?? null, 'args'),
+    priority: integerIn(definition.priority ?? 0, 'priority', -PRIORITY_LIMIT, PRIORITY_LIMIT),
+    timeoutMs: definition.timeout === undefined ? null : integerIn(definition.timeout, 'timeout', 1, MAX_TIMER_MS),
+    retryPolicy: normalizeRetryPolicy(definition.retryPolicy),
+    paused: definition.paused ?? false,
+    triggers: specs,
+  };
+}
+
+function optionalText(value: unknown, field: string, maxLength: number): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') throw new ValidationError(field, `must be a string, got ${describe(value)}`);
+  if (value.length > maxLength) throw new ValidationError(field, `must be at most ${maxLength} characters`);
+  return value;
+}

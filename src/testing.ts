@@ -1,0 +1,101 @@
+import type { Clock, TimerHandle } from './clock.js';
+import type { SchedulerEventMap } from './events.js';
+import type { Scheduler } from './scheduler.js';
+
+interface FakeTimer {
+  id: number;
+  at: number;
+  callback: () => void;
+}
+
+/**
+ * A clock that moves only when told to. Timers fire in due order during
+ * `advance`, and the promise it returns lets pending work (database writes,
+ * handlers) run between timers, so tests never sleep.
+ */
+export class FakeClock implements Clock {
+  #now: number;
+  #timers: FakeTimer[] = [];
+  #nextId = 1;
+
+  constructor(start: number | Date = Date.UTC(2026, 0, 1)) {
+    this.#now = typeof start === 'number' ? start : start.getTime();
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(callback: () => void, ms: number): TimerHandle {
+    const timer = { id: this.#nextId++, at: this.#now + Math.max(0, ms), callback };
+    this.#timers.push(timer);
+    return timer.id;
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    this.#timers = this.#timers.filter((timer) => timer.id !== handle);
+  }
+
+  /** How many timers are waiting. */
+  get pendingTimers(): number {
+    return this.#timers.length;
+  }
+
+  /** Moves time forward by `ms`, firing each timer that comes due on the way, in order. */
+  async advance(ms: number): Promise<void> {
+    const target = this.#now + ms;
+    for (;;) {
+      await settle();
+      const due = this.#timers
+        .filter((timer) => timer.at <= target)
+        .sort((a, b) => a.at - b.at || a.id - b.id)[0];
+      if (!due) break;
+      this.#timers = this.#timers.filter((timer) => timer !== due);
+      this.#now = Math.max(this.#now, due.at);
+      due.callback();
+    }
+    this.#now = target;
+    await settle();
+  }
+
+  /** Sets the wall clock, as an operator correcting it would. Timers keep their due times. */
+  set(time: number | Date): void {
+    this.#now = typeof time === 'number' ? time : time.getTime();
+  }
+}
+
+/** Lets queued promise callbacks and I/O callbacks run. */
+export async function settle(rounds = 3): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** Resolves with the first `count` events named `event` that `match` accepts (listening starts now). */
+export function nextEvents<K extends keyof SchedulerEventMap>(
+  scheduler: Scheduler,
+  event: K,
+  count: number,
+  match: (...args: SchedulerEventMap[K]) => boolean = () => true,
+): Promise<SchedulerEventMap[K][0][]> {
+  return new Promise((resolve) => {
+    const seen: SchedulerEventMap[K][0][] = [];
+    const emitter = scheduler as unknown as NodeJS.EventEmitter;
+    const listener = (...args: SchedulerEventMap[K]): void => {
+      if (!match(...args)) return;
+      seen.push(args[0]);
+      if (seen.length < count) return;
+      emitter.off(event, listener as never);
+      resolve(seen);
+    };
+    emitter.on(event, listener as never);
+  });
+}
+
+/** Resolves with the next event named `event` that `match` accepts (listening starts now). */
+export async function nextEvent<K extends keyof SchedulerEventMap>(
+  scheduler: Scheduler,
+  event: K,
+  match?: (...args: SchedulerEventMap[K]) => boolean,
+): Promise<SchedulerEventMap[K][0]> {
+  const [first] = await nextEvents(scheduler, event, 1, match);
+  return first as SchedulerEventMap[K][0];
+}

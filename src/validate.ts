@@ -1,0 +1,41 @@
+import { ValidationError } from './errors.js';
+
+/** The largest wait a Node timer accepts; longer timeouts and delays are refused. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export function integerIn(value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new ValidationError(field, `must be an integer, got ${describe(value)}`);
+  }
+  if (value < min || value > max) {
+    throw new ValidationError(field, `must be between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+export function nonEmptyString(value: unknown, field: string, maxLength: number): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new ValidationError(field, `must be a non-empty string, got ${describe(value)}`);
+  }
+  if (value.length > maxLength) {
+    throw new ValidationError(field, `must be at most ${maxLength} characters, got ${value.length}`);
+  }
+  return value;
+}
+
+export function oneOf<T extends string>(value: unknown, field: string, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) {
+    throw new ValidationError(field, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${describe(value)}`);
+  }
+  return value as T;
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return 'a function';
+  if (value instanceof Date) return 'a Date';
+  if (Array.isArray(value)) return 'an array';
+  if (value === null || typeof value !== 'object') return String(value);
+  return 'an object';
+}
