@@ -25,6 +25,14 @@ export function tempDbPath(): string {
 
 export const silentLogger = pino({ level: 'silent' });
 
+/** Closes a scheduler whose handlers may ignore their signal: the abort grace runs on the fake clock. */
+export async function closeOnFakeClock(scheduler: Scheduler, clock: FakeClock): Promise<void> {
+  let closed = false;
+  const closing = scheduler.close({ timeout: 0 }).finally(() => (closed = true));
+  for (let i = 0; i < 100 && !closed; i++) await clock.advance(1000);
+  await closing;
+}
+
 export interface Harness {
   scheduler: Scheduler;
   clock: FakeClock;
@@ -39,8 +47,34 @@ export function createHarness(options: Partial<SchedulerOptions> = {}): Harness 
   const database = options.database ?? tempDbPath();
   const open = (extra: Partial<SchedulerOptions> = {}): Scheduler => {
     const scheduler = new Scheduler({ database, clock, logger: silentLogger, maxRunningTasks: 4, ...options, ...extra });
-    cleanups.push(() => scheduler.close({ timeout: 0 }));
+    cleanups.push(() => closeOnFakeClock(scheduler, clock));
     return scheduler;
   };
   return { scheduler: open(), clock, database, reopen: open };
+}
+
+export interface Deferred<T = void> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+export function deferred<T = void>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** A pino logger at debug level whose lines are kept as parsed objects. */
+export function capturingLogger(): { logger: ReturnType<typeof pino>; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino(
+    { level: 'debug' },
+    { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
+  );
+  return { logger, lines };
 }
