@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
-import { coerceError, SchedulerStoppingError, TaskCancelledError } from '../errors.js';
+import { BackgroundTasksError, coerceError, SchedulerStoppingError, TaskCancelledError } from '../errors.js';
 import type { ExecutionEvent, SchedulerEventMap } from '../events.js';
 import { toJson } from '../json.js';
 import type { ClaimedRun, Owner, Store } from '../store/store.js';
@@ -142,8 +142,9 @@ export class Loop {
     const { store, clock, handlers, owner, maxRunningTasks } = this.#deps;
     const now = clock.now();
     const fired = await store.fireDueTriggers(now, (state) => planFires(state, now, Math.random), TRIGGER_BATCH);
-    for (const broken of fired.broken) {
-      this.#reportError(broken.error, `trigger ${broken.triggerId} of task ${broken.taskId} cannot be scheduled; disabled`);
+    for (const { triggerId, taskId, error } of fired.broken) {
+      const message = `trigger ${triggerId} of task ${taskId} cannot be scheduled and was disabled: ${error.message}`;
+      this.#reportError(new BackgroundTasksError('TRIGGER_BROKEN', message, { cause: error }), message);
     }
     const free = maxRunningTasks - this.#inFlight.size;
     const claims = await store.claimRuns({
