@@ -17,6 +17,8 @@ export const LEASE_MS = 15_000;
 export const ABORT_GRACE_MS = 1_000;
 /** How many due triggers one wake turns into runs; more wait for the next wake, at once. */
 const TRIGGER_BATCH = 500;
+/** How often the loop looks for ready runs that no registered handler can take. */
+const UNSERVED_CHECK_MS = 30_000;
 /** How often a handler that nobody registered is reported again. */
 const UNSERVED_REPORT_MS = 60_000;
 /** Pause before retrying after the database refused a wake. */
@@ -53,6 +55,7 @@ export class Loop {
   #driving: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   readonly #reported = new Map<string, number>();
+  #lastUnservedCheck = Number.NEGATIVE_INFINITY;
 
   constructor(deps: LoopDeps) {
     this.#deps = deps;
@@ -80,7 +83,7 @@ export class Loop {
   wake(): void {
     if (this.#state !== 'running') return;
     this.#wakeWanted = true;
-    this.#driving ??= this.#drive().finally(() => (this.#driving = undefined));
+    this.#driving ??= this.#drive();
   }
 
   /** Aborts a removed task's running attempt; the store has already recorded it cancelled. */
@@ -127,14 +130,20 @@ export class Loop {
   }
 
   async #drive(): Promise<void> {
-    while (this.#wakeWanted && this.#state === 'running') {
-      this.#wakeWanted = false;
-      try {
-        await this.#tick();
-      } catch (err) {
-        this.#reportError(err, 'a wake of the scheduling loop failed; retrying');
-        this.#arm(this.#deps.clock.now() + ERROR_BACKOFF_MS);
+    await null; // so that wake() has stored this promise before it can end
+    try {
+      while (this.#wakeWanted && this.#state === 'running') {
+        this.#wakeWanted = false;
+        try {
+          await this.#tick();
+        } catch (err) {
+          this.#reportError(err, 'a wake of the scheduling loop failed; retrying');
+          this.#arm(this.#deps.clock.now() + ERROR_BACKOFF_MS);
+        }
       }
+    } finally {
+      // In the same synchronous step as the last check of #wakeWanted, so no wake is lost.
+      this.#driving = undefined;
     }
   }
 
@@ -155,7 +164,7 @@ export class Loop {
       leaseUntil: now + LEASE_MS,
     });
     for (const claim of claims) this.#launch(claim);
-    await this.#reportUnservedHandlers(now);
+    if (claims.length < free) await this.#reportUnservedHandlers(now);
     const next = await store.nextWakeAt(now);
     this.#arm(next);
   }
@@ -283,8 +292,11 @@ export class Loop {
     }, LEASE_MS / 3);
   }
 
+  /** Logs, now and then, runs that wait because no handler here can take them. */
   async #reportUnservedHandlers(now: number): Promise<void> {
     const { store, handlers, logger } = this.#deps;
+    if (now - this.#lastUnservedCheck < UNSERVED_CHECK_MS) return;
+    this.#lastUnservedCheck = now;
     for (const handler of await store.unservedHandlers(now, [...handlers.keys()])) {
       const last = this.#reported.get(handler);
       if (last !== undefined && now - last < UNSERVED_REPORT_MS) continue;

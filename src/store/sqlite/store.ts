@@ -28,10 +28,27 @@ export class SqliteStore implements Store {
   readonly #sqlite: Database.Database;
   readonly #db: SqliteDb;
 
+  readonly #anyTriggerDue: Database.Statement<[number]>;
+  readonly #anyRunReady: Database.Statement<[number]>;
+  readonly #running: Database.Statement<[], RunningRow>;
+  readonly #nextWake: Database.Statement<[number], { run: number | null; trigger: number | null }>;
+
   constructor(filename: string, options: OpenOptions = {}) {
     const { sqlite, db } = openSqlite(filename, options);
     this.#sqlite = sqlite;
     this.#db = db;
+    this.#anyTriggerDue = sqlite.prepare('SELECT 1 FROM triggers WHERE next_fire_at <= ? LIMIT 1');
+    this.#anyRunReady = sqlite.prepare("SELECT 1 FROM runs WHERE state = 'waiting' AND due_at <= ? LIMIT 1");
+    // Statements run on every wake are prepared once; the rest go through drizzle's builder.
+    this.#running = sqlite.prepare(`
+      SELECT r.id AS runId, r.execution_id AS executionId, r.attempt, r.interruptions, r.owner,
+             r.owner_host AS ownerHost, r.owner_pid AS ownerPid, r.lease_expires_at AS leaseExpiresAt,
+             t.max_retries AS maxRetries, t.retry_delay_ms AS retryDelayMs,
+             t.retry_backoff AS retryBackoff, t.retry_max_delay_ms AS retryMaxDelayMs
+      FROM runs r JOIN tasks t ON t.id = r.task_id WHERE r.state = 'running'`);
+    this.#nextWake = sqlite.prepare(`
+      SELECT (SELECT min(due_at) FROM runs WHERE state = 'waiting' AND due_at > ?) AS run,
+             (SELECT min(next_fire_at) FROM triggers WHERE next_fire_at IS NOT NULL) AS "trigger"`);
   }
 
   /** Runs `fn` in a write transaction taken at BEGIN, so readers never have to upgrade their lock. */
@@ -152,6 +169,10 @@ export class SqliteStore implements Store {
   }
 
   fireDueTriggers(now: number, plan: (state: TriggerState) => FirePlan, limit: number): Promise<FireResult> {
+    // Most wakes find nothing due: a read answers that without taking the write lock.
+    if (!this.#anyTriggerDue.get(now)) {
+      return Promise.resolve({ runs: 0, broken: [] });
+    }
     return this.#write((tx) => {
       const due = tx
         .select()
@@ -199,6 +220,9 @@ export class SqliteStore implements Store {
 
   claimRuns({ now, limit, handlers, owner, leaseUntil }: ClaimParams): Promise<ClaimedRun[]> {
     if (limit <= 0 || handlers.length === 0) return Promise.resolve([]);
+    if (!this.#anyRunReady.get(now)) {
+      return Promise.resolve([]);
+    }
     return this.#write((tx) => {
       // Each task offers only its oldest ready run, and none while it already runs
       // (no overlap); then the highest priority wins, ties going to the run due first.
@@ -312,22 +336,16 @@ export class SqliteStore implements Store {
   }
 
   runningRuns(): Promise<RunningRun[]> {
-    return this.#read((db) =>
-      db
-        .select()
-        .from(runs)
-        .innerJoin(tasks, eq(tasks.id, runs.taskId))
-        .where(eq(runs.state, 'running'))
-        .all()
-        .map(({ runs: run, tasks: task }) => ({
-          runId: run.id,
-          executionId: run.executionId ?? 0,
-          attempt: run.attempt,
-          interruptions: run.interruptions,
-          owner: { id: run.owner ?? '', host: run.ownerHost ?? '', pid: run.ownerPid ?? 0 },
-          leaseExpiresAt: run.leaseExpiresAt ?? 0,
-          retryPolicy: retryPolicyOf(task),
-        })),
+    return this.#read(() =>
+      this.#running.all().map((row) => ({
+        runId: row.runId,
+        executionId: row.executionId ?? 0,
+        attempt: row.attempt,
+        interruptions: row.interruptions,
+        owner: { id: row.owner ?? '', host: row.ownerHost ?? '', pid: row.ownerPid ?? 0 },
+        leaseExpiresAt: row.leaseExpiresAt ?? 0,
+        retryPolicy: retryPolicyOf(row),
+      })),
     );
   }
 
@@ -341,10 +359,8 @@ export class SqliteStore implements Store {
   }
 
   nextWakeAt(now: number): Promise<number | null> {
-    return this.#read((db) => {
-      const row = db.get<{ run: number | null; trigger: number | null }>(sql`
-        SELECT (SELECT min(due_at) FROM runs WHERE state = 'waiting' AND due_at > ${now}) AS run,
-               (SELECT min(next_fire_at) FROM triggers WHERE next_fire_at IS NOT NULL) AS "trigger"`);
+    return this.#read(() => {
+      const row = this.#nextWake.get(now)!;
       const times = [row.run, row.trigger].filter((t): t is number => t !== null);
       return times.length === 0 ? null : Math.min(...times);
     });
@@ -385,6 +401,17 @@ export class SqliteStore implements Store {
     return Promise.resolve();
   }
 }
+
+type RunningRow = RetryColumns & {
+  runId: number;
+  executionId: number | null;
+  attempt: number;
+  interruptions: number;
+  owner: string | null;
+  ownerHost: string | null;
+  ownerPid: number | null;
+  leaseExpiresAt: number | null;
+};
 
 interface ReadyRow {
   runId: number;
