@@ -191,15 +191,21 @@ export class Loop {
     });
     logger.debug({ reason: claim.reason }, 'execution started');
     this.#deps.emit('execution:started', executionEvent(claim, 'running'));
-    const cpuBefore = process.cpuUsage();
+    const before = { cpu: process.cpuUsage(), at: performance.now() };
     const attempt = startAttempt(claim, handler, logger, clock);
-    const recorded = attempt.done.then((outcome) => this.#record(claim, outcome, cpuBefore, logger));
+    const recorded = attempt.done.then((outcome) => this.#record(claim, outcome, before, logger));
     this.#inFlight.set(claim.executionId, { attempt, recorded });
   }
 
-  async #record(claim: ClaimedRun, outcome: Outcome, cpuBefore: NodeJS.CpuUsage, logger: Logger): Promise<void> {
+  async #record(
+    claim: ClaimedRun,
+    outcome: Outcome,
+    before: { cpu: NodeJS.CpuUsage; at: number },
+    logger: Logger,
+  ): Promise<void> {
     const { store, clock, owner } = this.#deps;
-    const cpu = process.cpuUsage(cpuBefore);
+    const cpu = process.cpuUsage(before.cpu);
+    const durationMs = Math.round(performance.now() - before.at);
     const now = clock.now();
     const decision = decide({ ...claim, retryPolicy: claim.task.retryPolicy }, outcome, now);
     const resultJson = outcome.status === 'succeeded' ? resultToJson(outcome.result, logger) : null;
@@ -213,7 +219,7 @@ export class Loop {
         endedAt: now,
         error: decision.error,
         resultJson,
-        usage: { cpuUserUs: cpu.user, cpuSystemUs: cpu.system, rssBytes: process.memoryUsage.rss() },
+        usage: { durationMs, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, rssBytes: process.memoryUsage.rss() },
         next: decision.next,
       });
     } catch (err) {

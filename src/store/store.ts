@@ -50,7 +50,8 @@ export interface CompleteRunParams {
   endedAt: number;
   error: string | null;
   resultJson: string | null;
-  usage: { cpuUserUs: number; cpuSystemUs: number; rssBytes: number } | null;
+  /** Measured by the runner on a monotonic clock; null when the attempt was not watched (recovery). */
+  usage: { durationMs: number; cpuUserUs: number; cpuSystemUs: number; rssBytes: number } | null;
   next: RunNext;
 }
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { afterEach } from 'vitest';
 import { Scheduler, type SchedulerOptions } from '../../src/index.js';
 import { FakeClock } from '../../src/testing.js';
@@ -70,7 +70,7 @@ export function deferred<T = void>(): Deferred<T> {
 }
 
 /** A pino logger at debug level whose lines are kept as parsed objects. */
-export function capturingLogger(): { logger: ReturnType<typeof pino>; lines: Record<string, unknown>[] } {
+export function capturingLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
   const logger = pino(
     { level: 'debug' },

@@ -301,7 +301,7 @@ export class SqliteStore implements Store {
         .set({
           status: params.status,
           endedAt: params.endedAt,
-          durationMs: sql`${params.endedAt} - ${executions.startedAt}`,
+          durationMs: params.usage?.durationMs ?? sql`${params.endedAt} - ${executions.startedAt}`,
           error: params.error,
           result: params.resultJson,
           cpuUserUs: params.usage?.cpuUserUs ?? null,
