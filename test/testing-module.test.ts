@@ -1,0 +1,30 @@
+import { expect, test } from 'vitest';
+import { PeriodicTrigger, Scheduler } from '../src/index.js';
+import { FakeClock, nextEvent } from '../src/testing.js';
+import { silentLogger } from './helpers/setup.js';
+
+test("the README's testing example works on an in-memory database", async () => {
+  const clock = new FakeClock(new Date('2026-01-01T00:00:00Z'));
+  const scheduler = new Scheduler({ database: ':memory:', clock, logger: silentLogger });
+  scheduler.register('hourly', () => 'ran');
+  await scheduler.addTask({ name: 'hourly', triggers: [new PeriodicTrigger({ interval: 60_000 })] });
+  await scheduler.start();
+  const done = nextEvent(scheduler, 'execution:succeeded');
+  await clock.advance(60_000);
+  expect((await done).result).toBe('ran');
+  await scheduler.close();
+});
+
+test('FakeClock fires timers in due order and lets set() move the wall clock', async () => {
+  const clock = new FakeClock(0);
+  const fired: string[] = [];
+  clock.setTimeout(() => fired.push('b'), 20);
+  clock.setTimeout(() => fired.push('a'), 10);
+  const cancelled = clock.setTimeout(() => fired.push('never'), 15);
+  clock.clearTimeout(cancelled);
+  await clock.advance(25);
+  expect(fired).toEqual(['a', 'b']);
+  expect(clock.now()).toBe(25);
+  clock.set(1000);
+  expect(clock.now()).toBe(1000);
+});
