@@ -36,6 +36,11 @@ export class FakeClock implements Clock {
     this.#timers = this.#timers.filter((timer) => timer.id !== handle);
   }
 
+  /** When the earliest waiting timer is due, or null if none waits. */
+  get nextTimerAt(): number | null {
+    return this.#timers.reduce<number | null>((min, timer) => (min === null || timer.at < min ? timer.at : min), null);
+  }
+
   /** How many timers are waiting. */
   get pendingTimers(): number {
     return this.#timers.length;
