@@ -31,8 +31,7 @@ export function openSqlite(filename: string, options: OpenOptions = {}): { sqlit
     sqlite.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');
     const db = drizzle(sqlite, { schema });
-    refuseNewerSchema(sqlite);
-    migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+    migrateOnce(sqlite, db);
     return { sqlite, db };
   } catch (err) {
     sqlite?.close();
@@ -40,22 +39,43 @@ export function openSqlite(filename: string, options: OpenOptions = {}): { sqlit
   }
 }
 
-/** A file written by a newer version of this package is left alone, never downgraded. */
-function refuseNewerSchema(sqlite: Database.Database): void {
+/**
+ * Applies pending migrations. Processes opening a new file together race here
+ * (drizzle reads the applied migrations before its transaction), so a failed try
+ * that finds the schema current after all is another process's success.
+ */
+function migrateOnce(sqlite: Database.Database, db: SqliteDb): void {
+  const latest = Math.max(...shippedMigrations().map((entry) => entry.when));
+  for (let attempt = 1; ; attempt++) {
+    const applied = newestApplied(sqlite);
+    if (applied !== null && applied > latest) {
+      throw new DatabaseError(
+        'DATABASE_SCHEMA_TOO_NEW',
+        'the database was written by a newer version of background-tasks; upgrade the package to use it',
+      );
+    }
+    if (applied === latest) return;
+    try {
+      migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+      return;
+    } catch (err) {
+      if (attempt >= MIGRATE_ATTEMPTS) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50 * attempt);
+    }
+  }
+}
+
+const MIGRATE_ATTEMPTS = 5;
+
+function newestApplied(sqlite: Database.Database): number | null {
   const table = sqlite
     .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'")
     .get();
-  if (!table) return;
-  const applied = sqlite.prepare('SELECT max(created_at) AS newest FROM __drizzle_migrations').get() as {
+  if (!table) return null;
+  const row = sqlite.prepare('SELECT max(created_at) AS newest FROM __drizzle_migrations').get() as {
     newest: number | null;
   };
-  const known = Math.max(...shippedMigrations().map((entry) => entry.when));
-  if (applied.newest !== null && applied.newest > known) {
-    throw new DatabaseError(
-      'DATABASE_SCHEMA_TOO_NEW',
-      'the database was written by a newer version of background-tasks; upgrade the package to use it',
-    );
-  }
+  return row.newest === null ? null : Number(row.newest);
 }
 
 function shippedMigrations(): { when: number; tag: string }[] {

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { and, asc, count, desc, eq, inArray, sql } from 'drizzle-orm';
-import { coerceError, toDatabaseError } from '../../errors.js';
+import { coerceError, DatabaseError, toDatabaseError } from '../../errors.js';
 import type { Execution, ExecutionFilter, RunReason } from '../../execution.js';
 import { parseJson } from '../../json.js';
 import type { NormalizedRetryPolicy } from '../../retry-policy.js';
@@ -17,6 +17,14 @@ import type {
 } from '../store.js';
 import { openSqlite, type OpenOptions, type SqliteDb } from './open.js';
 import { executions, runs, tasks, triggers } from './schema.js';
+
+/** Tries of a write transaction that finds the database locked beyond the busy timeout. */
+const BUSY_ATTEMPTS = 3;
+const BUSY_BACKOFF_MS = 100;
+
+function isLocked(error: unknown): boolean {
+  return error instanceof DatabaseError && error.code === 'DATABASE_LOCKED';
+}
 
 type TaskRow = typeof tasks.$inferSelect;
 type TriggerRow = typeof triggers.$inferSelect;
@@ -51,12 +59,21 @@ export class SqliteStore implements Store {
              (SELECT min(next_fire_at) FROM triggers WHERE next_fire_at IS NOT NULL) AS "trigger"`);
   }
 
-  /** Runs `fn` in a write transaction taken at BEGIN, so readers never have to upgrade their lock. */
-  #write<T>(fn: (tx: Tx) => T): Promise<T> {
-    try {
-      return Promise.resolve(this.#db.transaction(fn, { behavior: 'immediate' }));
-    } catch (err) {
-      return Promise.reject(toDatabaseError(err));
+  /**
+   * Runs `fn` in a write transaction taken at BEGIN (BEGIN IMMEDIATE), so readers
+   * never have to upgrade their lock. SQLite's busy timeout waits for another
+   * process's lock; if that runs out, the transaction is retried a few times
+   * before the caller gets DATABASE_LOCKED.
+   */
+  async #write<T>(fn: (tx: Tx) => T): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return this.#db.transaction(fn, { behavior: 'immediate' });
+      } catch (err) {
+        const error = toDatabaseError(err);
+        if (!isLocked(error) || attempt >= BUSY_ATTEMPTS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, BUSY_BACKOFF_MS * attempt * (0.5 + Math.random())));
+      }
     }
   }
 
