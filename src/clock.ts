@@ -4,7 +4,10 @@
  * swap in a fake clock (see `background-tasks/testing`) and drive time by hand.
  */
 export interface Clock {
+  /** Wall-clock time, UTC epoch ms: what is stored and compared. It can jump. */
   now(): number;
+  /** Milliseconds on a clock that never jumps (only its differences mean anything). */
+  monotonic(): number;
   setTimeout(callback: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
 }
@@ -13,6 +16,7 @@ export type TimerHandle = unknown;
 
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   // Node's timers run on monotonic time, so a wall-clock jump does not stretch a wait.
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),

@@ -15,6 +15,7 @@ interface FakeTimer {
  */
 export class FakeClock implements Clock {
   #now: number;
+  #monotonic = 0;
   #timers: FakeTimer[] = [];
   #nextId = 1;
 
@@ -26,8 +27,13 @@ export class FakeClock implements Clock {
     return this.#now;
   }
 
+  monotonic(): number {
+    return this.#monotonic;
+  }
+
+  // Timers are due on the monotonic clock, as Node's are: set() does not move them.
   setTimeout(callback: () => void, ms: number): TimerHandle {
-    const timer = { id: this.#nextId++, at: this.#now + Math.max(0, ms), callback };
+    const timer = { id: this.#nextId++, at: this.#monotonic + Math.max(0, ms), callback };
     this.#timers.push(timer);
     return timer.id;
   }
@@ -36,9 +42,10 @@ export class FakeClock implements Clock {
     this.#timers = this.#timers.filter((timer) => timer.id !== handle);
   }
 
-  /** When the earliest waiting timer is due, or null if none waits. */
-  get nextTimerAt(): number | null {
-    return this.#timers.reduce<number | null>((min, timer) => (min === null || timer.at < min ? timer.at : min), null);
+  /** In how many ms the earliest waiting timer is due, or null if none waits. */
+  get nextTimerIn(): number | null {
+    const at = this.#timers.reduce<number | null>((min, timer) => (min === null || timer.at < min ? timer.at : min), null);
+    return at === null ? null : at - this.#monotonic;
   }
 
   /** How many timers are waiting. */
@@ -48,7 +55,7 @@ export class FakeClock implements Clock {
 
   /** Moves time forward by `ms`, firing each timer that comes due on the way, in order. */
   async advance(ms: number): Promise<void> {
-    const target = this.#now + ms;
+    const target = this.#monotonic + ms;
     for (;;) {
       await settle();
       const due = this.#timers
@@ -56,14 +63,20 @@ export class FakeClock implements Clock {
         .sort((a, b) => a.at - b.at || a.id - b.id)[0];
       if (!due) break;
       this.#timers = this.#timers.filter((timer) => timer !== due);
-      this.#now = Math.max(this.#now, due.at);
+      this.#step(due.at);
       due.callback();
     }
-    this.#now = target;
+    this.#step(target);
     await settle();
   }
 
-  /** Sets the wall clock, as an operator correcting it would. Timers keep their due times. */
+  #step(to: number): void {
+    if (to <= this.#monotonic) return;
+    this.#now += to - this.#monotonic;
+    this.#monotonic = to;
+  }
+
+  /** Sets the wall clock, as an operator or NTP correcting it would. Timers keep their due times. */
   set(time: number | Date): void {
     this.#now = typeof time === 'number' ? time : time.getTime();
   }

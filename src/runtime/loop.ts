@@ -4,7 +4,7 @@ import { BackgroundTasksError, coerceError, SchedulerStoppingError, TaskCancelle
 import type { ExecutionEvent, SchedulerEventMap } from '../events.js';
 import { toJson } from '../json.js';
 import type { ClaimedRun, Owner, Store } from '../store/store.js';
-import { planFires } from '../triggers/schedule.js';
+import { planFires, replanAfterClockJump } from '../triggers/schedule.js';
 import { startAttempt, type Handler, type RunningAttempt } from './executor.js';
 import { isOwnerGone, markLive } from './owner.js';
 import { decide, describeError, type Decision, type Outcome } from './outcome.js';
@@ -15,6 +15,11 @@ export const MAX_SLEEP_MS = 10_000;
 export const LEASE_MS = 15_000;
 /** After `stop` aborts a handler's signal, how long it may take to settle before it is abandoned. */
 export const ABORT_GRACE_MS = 1_000;
+/**
+ * A wall clock that falls behind the monotonic clock by more than this between two
+ * wakes (or is behind what an earlier process recorded, at start) has been set back.
+ */
+export const CLOCK_JUMP_TOLERANCE_MS = 1_000;
 /** How many due triggers one wake turns into runs; more wait for the next wake, at once. */
 const TRIGGER_BATCH = 500;
 /** How often the loop looks for ready runs that no registered handler can take. */
@@ -56,6 +61,7 @@ export class Loop {
   #stopping: Promise<void> | undefined;
   readonly #reported = new Map<string, number>();
   #lastUnservedCheck = Number.NEGATIVE_INFINITY;
+  #lastSeen: { wall: number; monotonic: number } | undefined;
 
   constructor(deps: LoopDeps) {
     this.#deps = deps;
@@ -74,6 +80,10 @@ export class Loop {
     if (this.#state === 'running') return;
     markLive(this.#deps.owner, true);
     this.#state = 'running';
+    this.#lastSeen = undefined;
+    const latest = await this.#deps.store.latestRecordedTime();
+    const now = this.#deps.clock.now();
+    if (latest !== null && latest - now > CLOCK_JUMP_TOLERANCE_MS) await this.#clockWentBack(now, latest - now);
     await this.#recoverAbandonedRuns();
     this.#scheduleHeartbeat();
     this.wake();
@@ -150,6 +160,7 @@ export class Loop {
   async #tick(): Promise<void> {
     const { store, clock, handlers, owner, maxRunningTasks } = this.#deps;
     const now = clock.now();
+    await this.#watchClock(now, clock.monotonic());
     const fired = await store.fireDueTriggers(now, (state) => planFires(state, now, Math.random), TRIGGER_BATCH);
     for (const { triggerId, taskId, error } of fired.broken) {
       const message = `trigger ${triggerId} of task ${taskId} cannot be scheduled and was disabled: ${error.message}`;
@@ -258,6 +269,26 @@ export class Loop {
       emit('execution:cancelled', event);
     }
     emit('execution:finished', event);
+  }
+
+  /** Timers run on monotonic time; a wall clock set back shows as a wall clock that fell behind it. */
+  async #watchClock(wall: number, monotonic: number): Promise<void> {
+    const last = this.#lastSeen;
+    this.#lastSeen = { wall, monotonic };
+    if (last === undefined) return;
+    const behind = monotonic - last.monotonic - (wall - last.wall);
+    if (behind > CLOCK_JUMP_TOLERANCE_MS) await this.#clockWentBack(wall, behind);
+  }
+
+  /**
+   * Without this, everything waiting on the wall clock would stall for the size of
+   * the jump. A jump forward needs nothing: what came due runs once, and missed
+   * periodic slots follow their misfire policy.
+   */
+  async #clockWentBack(now: number, jumpMs: number): Promise<void> {
+    const { store, logger } = this.#deps;
+    const changed = await store.rebaseAfterClockJump(now, jumpMs, (state) => replanAfterClockJump(state, now, Math.random));
+    logger.warn({ jumpMs, changed }, `the wall clock went back by ${jumpMs} ms; schedules were brought forward`);
   }
 
   /** Runs left `running` by an owner that is gone are interrupted and go again. */

@@ -103,6 +103,18 @@ export interface Store {
   /** Running runs not owned by `ownerId`, or whose lease has lapsed. */
   runningRuns(): Promise<RunningRun[]>;
   renewLeases(ownerId: string, until: number): Promise<void>;
+  /**
+   * After the wall clock went back by `jumpMs`: retries and one-time delays come
+   * due that much sooner (never before `now`), and `replan` pulls in periodic
+   * triggers. Returns how many rows changed.
+   */
+  rebaseAfterClockJump(
+    now: number,
+    jumpMs: number,
+    replan: (state: TriggerState) => TriggerState | null,
+  ): Promise<number>;
+  /** The latest wall-clock time recorded by any scheduler on this database, or null if none. */
+  latestRecordedTime(): Promise<number | null>;
   /** The earliest time after `now` when a run or a trigger comes due. */
   nextWakeAt(now: number): Promise<number | null>;
   /** Handlers of ready runs that none of `handlers` can take. */

@@ -93,3 +93,20 @@ export function initialState(spec: TriggerSpec, now: number, random: () => numbe
   const slot = nextSlot(spec, now, now);
   return { spec, anchorAt: now, nextSlotAt: slot, nextFireAt: slot === null ? null : withJitter(slot, spec.jitter, random) };
 }
+
+/**
+ * After the wall clock went back, a periodic trigger's next slot may lie far
+ * ahead. Pulls it in: an interval is anchored afresh at `now`, a cron trigger
+ * takes its next cron time after `now`. Null when the trigger needs no change.
+ */
+export function replanAfterClockJump(state: TriggerState, now: number, random: () => number): TriggerState | null {
+  const { spec } = state;
+  if ((spec.kind !== 'interval' && spec.kind !== 'cron') || state.nextSlotAt === null) return null;
+  if (spec.kind === 'interval') {
+    if (state.nextSlotAt - spec.interval <= now) return null;
+    return initialState(spec, now, random);
+  }
+  const slot = nextCronTime(spec.cron, spec.timezone, now);
+  if (slot === null || slot >= state.nextSlotAt) return null;
+  return { ...state, nextSlotAt: slot, nextFireAt: withJitter(slot, spec.jitter, random) };
+}

@@ -39,6 +39,7 @@ export class SqliteStore implements Store {
   readonly #anyTriggerDue: Database.Statement<[number]>;
   readonly #anyRunReady: Database.Statement<[number]>;
   readonly #running: Database.Statement<[], RunningRow>;
+  readonly #latestRecorded: Database.Statement<[], { execution: number | null; run: number | null; task: number | null }>;
   readonly #nextWake: Database.Statement<[number], { run: number | null; trigger: number | null }>;
 
   constructor(filename: string, options: OpenOptions = {}) {
@@ -54,6 +55,11 @@ export class SqliteStore implements Store {
              t.max_retries AS maxRetries, t.retry_delay_ms AS retryDelayMs,
              t.retry_backoff AS retryBackoff, t.retry_max_delay_ms AS retryMaxDelayMs
       FROM runs r JOIN tasks t ON t.id = r.task_id WHERE r.state = 'running'`);
+    // The newest row of each table, by primary key: no scan.
+    this.#latestRecorded = sqlite.prepare(`
+      SELECT (SELECT started_at FROM executions ORDER BY id DESC LIMIT 1) AS execution,
+             (SELECT created_at FROM runs ORDER BY id DESC LIMIT 1) AS run,
+             (SELECT max(created_at, updated_at) FROM tasks ORDER BY id DESC LIMIT 1) AS task`);
     this.#nextWake = sqlite.prepare(`
       SELECT (SELECT min(due_at) FROM runs WHERE state = 'waiting' AND due_at > ?) AS run,
              (SELECT min(next_fire_at) FROM triggers WHERE next_fire_at IS NOT NULL) AS "trigger"`);
@@ -372,6 +378,51 @@ export class SqliteStore implements Store {
         .set({ leaseExpiresAt: until })
         .where(and(eq(runs.state, 'running'), eq(runs.owner, ownerId)))
         .run();
+    });
+  }
+
+  rebaseAfterClockJump(
+    now: number,
+    jumpMs: number,
+    replan: (state: TriggerState) => TriggerState | null,
+  ): Promise<number> {
+    return this.#write((tx) => {
+      let changed = 0;
+      // Only on a detected jump back, so a pass over future triggers is affordable.
+      const future = tx
+        .select()
+        .from(triggers)
+        .where(and(sql`${triggers.nextFireAt} > ${now}`, inArray(triggers.kind, ['interval', 'cron'])))
+        .all();
+      for (const row of future) {
+        const next = replan(triggerState(row));
+        if (next === null) continue;
+        tx.update(triggers)
+          .set({ anchorAt: next.anchorAt, nextSlotAt: next.nextSlotAt, nextFireAt: next.nextFireAt })
+          .where(eq(triggers.id, row.id))
+          .run();
+        changed++;
+      }
+      const sooner = (column: typeof runs.dueAt | typeof triggers.nextFireAt) => sql`max(${now}, ${column} - ${jumpMs})`;
+      changed += tx
+        .update(triggers)
+        .set({ nextSlotAt: sooner(triggers.nextFireAt), nextFireAt: sooner(triggers.nextFireAt) })
+        .where(and(eq(triggers.kind, 'once'), sql`${triggers.delayMs} IS NOT NULL`, sql`${triggers.nextFireAt} > ${now}`))
+        .run().changes;
+      changed += tx
+        .update(runs)
+        .set({ dueAt: sooner(runs.dueAt) })
+        .where(and(eq(runs.state, 'waiting'), sql`${runs.dueAt} > ${now}`))
+        .run().changes;
+      return changed;
+    });
+  }
+
+  latestRecordedTime(): Promise<number | null> {
+    return this.#read(() => {
+      const row = this.#latestRecorded.get()!;
+      const times = [row.execution, row.run, row.task].filter((t): t is number => t !== null);
+      return times.length === 0 ? null : Math.max(...times);
     });
   }
 
