@@ -31,6 +31,7 @@ CREATE TABLE `runs` (
 	`event_name` text,
 	`event_payload` text,
 	`state` text NOT NULL,
+	`priority` integer NOT NULL,
 	`due_at` integer NOT NULL,
 	`attempt` integer DEFAULT 1 NOT NULL,
 	`interruptions` integer DEFAULT 0 NOT NULL,
@@ -45,6 +46,7 @@ CREATE TABLE `runs` (
 );
 --> statement-breakpoint
 CREATE INDEX `runs_state_due` ON `runs` (`state`,`due_at`);--> statement-breakpoint
+CREATE INDEX `runs_claim_order` ON `runs` (`state`,"priority" DESC,`due_at`,`task_id`,`id`);--> statement-breakpoint
 CREATE INDEX `runs_task_state` ON `runs` (`task_id`,`state`);--> statement-breakpoint
 CREATE INDEX `runs_trigger` ON `runs` (`trigger_id`);--> statement-breakpoint
 CREATE TABLE `tasks` (

@@ -79,6 +79,8 @@ export const runs = sqliteTable(
     eventName: text('event_name'),
     eventPayload: text('event_payload'),
     state: text('state', { enum: ['waiting', 'running'] }).notNull(),
+    // The task's priority, copied so that one index yields ready runs in claim order.
+    priority: integer('priority').notNull(),
     dueAt: integer('due_at').notNull(),
     attempt: integer('attempt').notNull().default(1),
     // Interruptions in a row (stop, crash); bounded so a task that kills its own
@@ -93,6 +95,7 @@ export const runs = sqliteTable(
   },
   (t) => [
     index('runs_state_due').on(t.state, t.dueAt),
+    index('runs_claim_order').on(t.state, sql`${t.priority} DESC`, t.dueAt, t.taskId, t.id),
     index('runs_task_state').on(t.taskId, t.state),
     index('runs_trigger').on(t.triggerId),
   ],

@@ -39,6 +39,8 @@ export class SqliteStore implements Store {
   readonly #anyTriggerDue: Database.Statement<[number]>;
   readonly #anyRunReady: Database.Statement<[number]>;
   readonly #running: Database.Statement<[], RunningRow>;
+  readonly #runningTaskIds: Database.Statement<[], number>;
+  readonly #readyInOrder: Database.Statement<[number], ReadyRow>;
   readonly #latestRecorded: Database.Statement<[], { execution: number | null; run: number | null; task: number | null }>;
   readonly #nextWake: Database.Statement<[number], { run: number | null; trigger: number | null }>;
 
@@ -55,6 +57,16 @@ export class SqliteStore implements Store {
              t.max_retries AS maxRetries, t.retry_delay_ms AS retryDelayMs,
              t.retry_backoff AS retryBackoff, t.retry_max_delay_ms AS retryMaxDelayMs
       FROM runs r JOIN tasks t ON t.id = r.task_id WHERE r.state = 'running'`);
+    this.#runningTaskIds = sqlite.prepare<[], number>("SELECT task_id FROM runs WHERE state = 'running'").pluck();
+    this.#readyInOrder = sqlite.prepare(`
+      SELECT r.id AS runId, r.task_id AS taskId, r.attempt, r.interruptions, r.reason,
+             r.event_name AS eventName, r.event_payload AS eventPayload, r.due_at AS dueAt,
+             t.name, t.handler, t.paused, t.args AS argsJson, t.timeout_ms AS timeoutMs,
+             t.max_retries AS maxRetries, t.retry_delay_ms AS retryDelayMs,
+             t.retry_backoff AS retryBackoff, t.retry_max_delay_ms AS retryMaxDelayMs
+      FROM runs r INDEXED BY runs_claim_order JOIN tasks t ON t.id = r.task_id
+      WHERE r.state = 'waiting' AND r.due_at <= ?
+      ORDER BY r.priority DESC, r.due_at, r.task_id, r.id`);
     // The newest row of each table, by primary key: no scan.
     this.#latestRecorded = sqlite.prepare(`
       SELECT (SELECT started_at FROM executions ORDER BY id DESC LIMIT 1) AS execution,
@@ -109,6 +121,7 @@ export class SqliteStore implements Store {
       const existing = task.key === null ? undefined : tx.select().from(tasks).where(eq(tasks.key, task.key)).get();
       if (existing) {
         tx.update(tasks).set(columns).where(eq(tasks.id, existing.id)).run();
+        tx.update(runs).set({ priority: task.priority }).where(eq(runs.taskId, existing.id)).run();
         syncTriggers(tx, existing.id, task.triggers);
         return { task: readTask(tx, existing.id)!, created: false };
       }
@@ -169,8 +182,11 @@ export class SqliteStore implements Store {
 
   enqueueRun(taskId: number, now: number): Promise<boolean> {
     return this.#write((tx) => {
-      if (!tx.select({ id: tasks.id }).from(tasks).where(eq(tasks.id, taskId)).get()) return false;
-      tx.insert(runs).values({ taskId, reason: 'manual', state: 'waiting', dueAt: now, createdAt: now }).run();
+      const task = tx.select({ priority: tasks.priority }).from(tasks).where(eq(tasks.id, taskId)).get();
+      if (!task) return false;
+      tx.insert(runs)
+        .values({ taskId, reason: 'manual', state: 'waiting', priority: task.priority, dueAt: now, createdAt: now })
+        .run();
       return true;
     });
   }
@@ -179,10 +195,11 @@ export class SqliteStore implements Store {
     return this.#write((tx) => {
       // One run per listening task, even if it listens to the event twice.
       const inserted = tx.run(sql`
-        INSERT INTO runs (task_id, trigger_id, reason, event_name, event_payload, state, due_at, created_at)
-        SELECT task_id, min(id), 'event', ${name}, ${payloadJson}, 'waiting', ${now}, ${now}
-        FROM triggers WHERE kind = 'event' AND event_name = ${name}
-        GROUP BY task_id ORDER BY task_id`);
+        INSERT INTO runs (task_id, trigger_id, reason, event_name, event_payload, state, priority, due_at, created_at)
+        SELECT g.task_id, min(g.id), 'event', ${name}, ${payloadJson}, 'waiting', t.priority, ${now}, ${now}
+        FROM triggers g JOIN tasks t ON t.id = g.task_id
+        WHERE g.kind = 'event' AND g.event_name = ${name}
+        GROUP BY g.task_id ORDER BY g.task_id`);
       tx.update(triggers)
         .set({ fireCount: sql`${triggers.fireCount} + 1`, lastFiredAt: now })
         .where(and(eq(triggers.kind, 'event'), eq(triggers.eventName, name)))
@@ -198,14 +215,15 @@ export class SqliteStore implements Store {
     }
     return this.#write((tx) => {
       const due = tx
-        .select()
+        .select({ trigger: triggers, priority: tasks.priority })
         .from(triggers)
+        .innerJoin(tasks, eq(tasks.id, triggers.taskId))
         .where(sql`${triggers.nextFireAt} <= ${now}`)
         .orderBy(asc(triggers.nextFireAt))
         .limit(limit)
         .all();
       const result: FireResult = { runs: 0, broken: [] };
-      for (const row of due) {
+      for (const { trigger: row, priority } of due) {
         let firePlan: FirePlan;
         try {
           firePlan = plan(triggerState(row));
@@ -221,7 +239,7 @@ export class SqliteStore implements Store {
         const fires = firePlan.fires.slice(0, Math.max(0, pendingLimit - pending));
         for (const dueAt of fires) {
           tx.insert(runs)
-            .values({ taskId: row.taskId, triggerId: row.id, reason: row.kind, state: 'waiting', dueAt, createdAt: now })
+            .values({ taskId: row.taskId, triggerId: row.id, reason: row.kind, state: 'waiting', priority, dueAt, createdAt: now })
             .run();
         }
         tx.update(triggers)
@@ -247,22 +265,21 @@ export class SqliteStore implements Store {
       return Promise.resolve([]);
     }
     return this.#write((tx) => {
-      // Each task offers only its oldest ready run, and none while it already runs
-      // (no overlap); then the highest priority wins, ties going to the run due first.
-      const ready = tx.all<ReadyRow>(sql`
-        SELECT r.id AS runId, r.task_id AS taskId, r.attempt, r.interruptions, r.reason,
-               r.event_name AS eventName, r.event_payload AS eventPayload, r.due_at AS dueAt,
-               t.name, t.handler, t.args AS argsJson, t.timeout_ms AS timeoutMs,
-               t.max_retries AS maxRetries, t.retry_delay_ms AS retryDelayMs,
-               t.retry_backoff AS retryBackoff, t.retry_max_delay_ms AS retryMaxDelayMs
-        FROM runs r JOIN tasks t ON t.id = r.task_id
-        WHERE r.state = 'waiting' AND r.due_at <= ${now} AND t.paused = 0
-          AND t.handler IN (SELECT value FROM json_each(${JSON.stringify(handlers)}))
-          AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.task_id = r.task_id AND x.state = 'running')
-          AND r.id = (SELECT y.id FROM runs y WHERE y.task_id = r.task_id AND y.state = 'waiting'
-                      AND y.due_at <= ${now} ORDER BY y.due_at, y.id LIMIT 1)
-        ORDER BY t.priority DESC, r.due_at, r.task_id, r.id
-        LIMIT ${limit}`);
+      // Ready runs in claim order, straight from the runs_claim_order index: highest
+      // priority first, then the run due first, then task id. A task offers only its
+      // first ready run, and none while it already runs (no overlap); the walk stops
+      // as soon as enough runs are chosen.
+      const running = new Set(this.#runningTaskIds.all());
+      const allowed = new Set(handlers);
+      const seen = new Set<number>();
+      const ready: ReadyRow[] = [];
+      for (const row of this.#readyInOrder.iterate(now)) {
+        if (seen.has(row.taskId)) continue;
+        seen.add(row.taskId);
+        if (row.paused || running.has(row.taskId) || !allowed.has(row.handler)) continue;
+        ready.push(row);
+        if (ready.length === limit) break;
+      }
       return ready.map((row): ClaimedRun => {
         const { id: executionId } = tx
           .insert(executions)
@@ -483,6 +500,7 @@ type RunningRow = RetryColumns & {
 
 interface ReadyRow {
   runId: number;
+  paused: number;
   taskId: number;
   attempt: number;
   interruptions: number;
