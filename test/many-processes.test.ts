@@ -31,3 +31,20 @@ test('three processes on one new file: each of 300 one-time tasks runs exactly o
   expect(left).toBe(0);
   expect(owners).toBeGreaterThanOrEqual(2);
 });
+
+test('each process claims only runs whose handler it registered', async () => {
+  const database = tempDbPath();
+  const children = ['alpha', 'beta'].map((handler, i) =>
+    spawn(process.execPath, [worker, database, String(i), '50', '100', handler], { stdio: ['ignore', 'inherit', 'inherit'] }),
+  );
+  const codes = await Promise.all(children.map(async (child) => (await once(child, 'exit'))[0]));
+  expect(codes).toEqual([0, 0]);
+  const db = new Database(database, { readonly: true });
+  const rows = db.prepare('SELECT task_name, result FROM executions').all() as { result: string }[];
+  db.close();
+  expect(rows).toHaveLength(100);
+  // Tasks added by child 0 name handler alpha, child 1's name beta: each ran in the process that has it.
+  const byChild = rows.map((row) => (JSON.parse(row.result) as { by: number }).by);
+  expect(byChild.filter((by) => by === 0)).toHaveLength(50);
+  expect(byChild.filter((by) => by === 1)).toHaveLength(50);
+});
