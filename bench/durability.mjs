@@ -21,9 +21,7 @@ async function round(durability) {
     }
     const enqueue = TASKS / ((performance.now() - t) / 1000);
     let done = 0;
-    const finished = new Promise((resolve) =>
-      scheduler.on('execution:finished', () => ++done === TASKS && resolve()),
-    );
+    const finished = new Promise((resolve) => scheduler.on('execution:finished', () => ++done === TASKS && resolve()));
     t = performance.now();
     await scheduler.start();
     await finished;

@@ -23,26 +23,36 @@ scheduler.register('cleanup', async (args, ctx) => ({ cleaned: ctx.event?.payloa
 
 // Keys make start-up idempotent: each run of the demo updates these tasks instead of adding twins.
 await scheduler.addTask({
-  key: 'heartbeat', name: 'heartbeat', args: { node: 'edge-1' },
+  key: 'heartbeat',
+  name: 'heartbeat',
+  args: { node: 'edge-1' },
   triggers: [new PeriodicTrigger({ interval: 1000 })],
 });
 await scheduler.addTask({
-  key: 'report', name: 'report', priority: 5,
+  key: 'report',
+  name: 'report',
+  priority: 5,
   triggers: [new PeriodicTrigger({ cron: '*/2 * * * * *' })], // every 2 seconds (6 fields)
 });
 await scheduler.addTask({
-  key: 'upload', name: 'flaky-upload', args: { file: 'metrics.json' },
+  key: 'upload',
+  name: 'flaky-upload',
+  args: { file: 'metrics.json' },
   triggers: [new OneTimeTrigger({ delay: 500 })],
   retryPolicy: { maxRetries: 3, delay: 1000, backoff: 'exponential' },
 });
 await scheduler.addTask({
-  key: 'cleanup', name: 'cleanup', args: { dir: '/tmp' },
+  key: 'cleanup',
+  name: 'cleanup',
+  args: { dir: '/tmp' },
   triggers: [new EventTrigger({ event: 'disk-full' })],
 });
 
 scheduler.on('execution:finished', (e) =>
-  console.log(`  ${e.status.padEnd(9)} ${e.taskName} (execution ${e.executionId}, attempt ${e.attempt})` +
-    (e.error ? `: ${e.error.message}` : '')),
+  console.log(
+    `  ${e.status.padEnd(9)} ${e.taskName} (execution ${e.executionId}, attempt ${e.attempt})` +
+      (e.error ? `: ${e.error.message}` : ''),
+  ),
 );
 
 const shutdown = async (signal) => {
@@ -61,12 +71,16 @@ await scheduler.close();
 
 // Read the history back as an operator would: plain SQL on the file.
 const db = new Database(database, { readonly: true });
-const rows = db.prepare(`
+const rows = db
+  .prepare(
+    `
   SELECT e.id, e.task_name, e.attempt, e.status, e.reason,
          strftime('%H:%M:%f', e.started_at / 1000.0, 'unixepoch') AS started,
          e.duration_ms, coalesce(e.error, e.result) AS outcome
-  FROM executions e ORDER BY e.id`).all();
-const boots = db.prepare("SELECT count(DISTINCT owner) AS n FROM executions").get().n;
+  FROM executions e ORDER BY e.id`,
+  )
+  .all();
+const boots = db.prepare('SELECT count(DISTINCT owner) AS n FROM executions').get().n;
 db.close();
 
 console.log(`\nExecution history from SQL (${rows.length} rows, written by ${boots} demo run(s)):`);

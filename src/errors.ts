@@ -82,7 +82,7 @@ export function coerceError(thrown: unknown): Error {
   if (thrown instanceof Error) return thrown;
   let text: string;
   try {
-    text = typeof thrown === 'string' ? thrown : JSON.stringify(thrown) ?? String(thrown);
+    text = typeof thrown === 'string' ? thrown : (JSON.stringify(thrown) ?? String(thrown));
   } catch {
     text = String(thrown);
   }

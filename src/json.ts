@@ -34,7 +34,10 @@ function assertJson(value: unknown, path: string, seen: Set<object>): void {
   } else {
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) {
-      throw new ValidationError(path, `must be JSON, got ${describe(value)} (${proto?.constructor?.name ?? 'unknown'})`);
+      throw new ValidationError(
+        path,
+        `must be JSON, got ${describe(value)} (${proto?.constructor?.name ?? 'unknown'})`,
+      );
     }
     for (const [key, item] of Object.entries(value)) assertJson(item, `${path}.${key}`, seen);
   }

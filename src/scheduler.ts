@@ -77,7 +77,8 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   /** Names a handler so tasks can refer to it. Registering a name again replaces it. */
   register<Args = unknown>(name: string, handler: Handler<Args>): this {
     nonEmptyString(name, 'name', 200);
-    if (typeof handler !== 'function') throw new ValidationError('handler', `must be a function, got ${describe(handler)}`);
+    if (typeof handler !== 'function')
+      throw new ValidationError('handler', `must be a function, got ${describe(handler)}`);
     this.#handlers.set(name, handler as Handler);
     this.#loop.wake();
     return this;
@@ -163,7 +164,9 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     this.#assertOpen();
     return this.#store.executions({
       limit: integerIn(filter.limit ?? 100, 'limit', 1, MAX_PAGE),
-      ...(filter.taskId === undefined ? {} : { taskId: integerIn(filter.taskId, 'taskId', 1, Number.MAX_SAFE_INTEGER) }),
+      ...(filter.taskId === undefined
+        ? {}
+        : { taskId: integerIn(filter.taskId, 'taskId', 1, Number.MAX_SAFE_INTEGER) }),
       ...(filter.status === undefined ? {} : { status: oneOf(filter.status, 'status', STATUSES) }),
     });
   }

@@ -44,7 +44,10 @@ export class FakeClock implements Clock {
 
   /** In how many ms the earliest waiting timer is due, or null if none waits. */
   get nextTimerIn(): number | null {
-    const at = this.#timers.reduce<number | null>((min, timer) => (min === null || timer.at < min ? timer.at : min), null);
+    const at = this.#timers.reduce<number | null>(
+      (min, timer) => (min === null || timer.at < min ? timer.at : min),
+      null,
+    );
     return at === null ? null : at - this.#monotonic;
   }
 
@@ -58,9 +61,7 @@ export class FakeClock implements Clock {
     const target = this.#monotonic + ms;
     for (;;) {
       await settle();
-      const due = this.#timers
-        .filter((timer) => timer.at <= target)
-        .sort((a, b) => a.at - b.at || a.id - b.id)[0];
+      const due = this.#timers.filter((timer) => timer.at <= target).sort((a, b) => a.at - b.at || a.id - b.id)[0];
       if (!due) break;
       this.#timers = this.#timers.filter((timer) => timer !== due);
       this.#step(due.at);

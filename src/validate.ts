@@ -25,7 +25,10 @@ export function nonEmptyString(value: unknown, field: string, maxLength: number)
 
 export function oneOf<T extends string>(value: unknown, field: string, allowed: readonly T[]): T {
   if (!allowed.includes(value as T)) {
-    throw new ValidationError(field, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${describe(value)}`);
+    throw new ValidationError(
+      field,
+      `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${describe(value)}`,
+    );
   }
   return value as T;
 }

@@ -9,7 +9,7 @@ import { silentLogger, tempDbPath } from './helpers/setup.js';
 
 const child = fileURLToPath(new URL('./fixtures/lease-child.mjs', import.meta.url));
 
-test('a run whose owner lets its lease lapse is recovered; the owner\'s late write does not overwrite it', async () => {
+test("a run whose owner lets its lease lapse is recovered; the owner's late write does not overwrite it", async () => {
   const database = tempDbPath();
   const proc = spawn(process.execPath, [child, database], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];

@@ -29,5 +29,9 @@ test('each execution logs through a child logger: start and success at debug, re
   const retry = lines.find((l) => l.taskId === bad.id && l.level === 40);
   expect(retry).toMatchObject({ attempt: 1, msg: 'execution failed; retrying' });
   const final = lines.find((l) => l.taskId === bad.id && l.level === 50);
-  expect(final).toMatchObject({ attempt: 2, msg: 'execution failed', err: expect.objectContaining({ message: 'boom' }) });
+  expect(final).toMatchObject({
+    attempt: 2,
+    msg: 'execution failed',
+    err: expect.objectContaining({ message: 'boom' }),
+  });
 });

@@ -19,7 +19,9 @@ test('three processes on one new file: each of 300 one-time tasks runs exactly o
   expect(codes).toEqual([0, 0, 0]);
 
   const db = new Database(database, { readonly: true });
-  const perTask = db.prepare('SELECT task_id, count(*) AS n, min(status) AS status FROM executions GROUP BY task_id').all() as {
+  const perTask = db
+    .prepare('SELECT task_id, count(*) AS n, min(status) AS status FROM executions GROUP BY task_id')
+    .all() as {
     n: number;
     status: string;
   }[];
@@ -35,7 +37,9 @@ test('three processes on one new file: each of 300 one-time tasks runs exactly o
 test('each process claims only runs whose handler it registered', async () => {
   const database = tempDbPath();
   const children = ['alpha', 'beta'].map((handler, i) =>
-    spawn(process.execPath, [worker, database, String(i), '50', '100', handler], { stdio: ['ignore', 'inherit', 'inherit'] }),
+    spawn(process.execPath, [worker, database, String(i), '50', '100', handler], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    }),
   );
   const codes = await Promise.all(children.map(async (child) => (await once(child, 'exit'))[0]));
   expect(codes).toEqual([0, 0]);

@@ -6,11 +6,18 @@ import { createHarness, deferred } from './helpers/setup.js';
 
 test('kept everything in memory: tasks, schedules and pending work survive a restart', async () => {
   const { scheduler, clock, reopen } = createHarness();
-  const task = await scheduler.addTask({ name: 'p', triggers: [new PeriodicTrigger({ interval: 10_000 }), new EventTrigger({ event: 'e' })] });
+  const task = await scheduler.addTask({
+    name: 'p',
+    triggers: [new PeriodicTrigger({ interval: 10_000 }), new EventTrigger({ event: 'e' })],
+  });
   await scheduler.fireEvent('e', 'pending');
   await scheduler.close();
   const again = reopen();
-  expect(await again.getTask(task.id)).toMatchObject({ id: task.id, name: 'p', triggers: [{ kind: 'interval' }, { kind: 'event' }] });
+  expect(await again.getTask(task.id)).toMatchObject({
+    id: task.id,
+    name: 'p',
+    triggers: [{ kind: 'interval' }, { kind: 'event' }],
+  });
   const reasons: string[] = [];
   again.register('p', (_args, ctx) => void reasons.push(ctx.event ? 'event' : 'interval'));
   const two = nextEvents(again, 'execution:succeeded', 2);
@@ -83,7 +90,10 @@ test('slept after the last failed attempt', async () => {
 test('never cancelled running work on stop', async () => {
   const { scheduler, clock } = createHarness();
   let aborted = false;
-  scheduler.register('w', (_args, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve((aborted = true)))));
+  scheduler.register(
+    'w',
+    (_args, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve((aborted = true)))),
+  );
   const task = await scheduler.addTask({ name: 'w' });
   await scheduler.start();
   const started = nextEvent(scheduler, 'execution:started');
@@ -114,7 +124,9 @@ test('raced on its maps: concurrent calls while running keep every invariant', a
   });
   await scheduler.start();
   const tasks = await Promise.all(
-    [...Array(30).keys()].map((i) => scheduler.addTask({ name: `t${i}`, handler: 'r', triggers: [new EventTrigger({ event: 'go' })] })),
+    [...Array(30).keys()].map((i) =>
+      scheduler.addTask({ name: `t${i}`, handler: 'r', triggers: [new EventTrigger({ event: 'go' })] }),
+    ),
   );
   await Promise.all([
     ...tasks.slice(0, 10).map((t) => scheduler.removeTask(t.id)),
@@ -122,7 +134,12 @@ test('raced on its maps: concurrent calls while running keep every invariant', a
     scheduler.fireEvent('go'),
     clock.advance(1000),
   ]);
-  for (let i = 0; i < 50 && (scheduler.runningTasksCount() > 0 || (await scheduler.executions({ limit: 1000 })).length < 40); i++) await settle();
+  for (
+    let i = 0;
+    i < 50 && (scheduler.runningTasksCount() > 0 || (await scheduler.executions({ limit: 1000 })).length < 40);
+    i++
+  )
+    await settle();
   const history = await scheduler.executions({ limit: 1000 });
   expect(peak).toBeLessThanOrEqual(3);
   expect(history.filter((e) => e.status === 'succeeded')).toHaveLength(40);

@@ -10,7 +10,11 @@ test('a one-time task runs once and is removed', async () => {
     calls.push(args);
     return { ok: true };
   });
-  const task = await scheduler.addTask({ name: 'hello', args: { a: 1 }, triggers: [new OneTimeTrigger({ delay: 1000 })] });
+  const task = await scheduler.addTask({
+    name: 'hello',
+    args: { a: 1 },
+    triggers: [new OneTimeTrigger({ delay: 1000 })],
+  });
   await scheduler.start();
   const done = nextEvent(scheduler, 'execution:succeeded');
   await clock.advance(1000);

@@ -86,7 +86,10 @@ test('a stored trigger that can no longer be scheduled is disabled and reported;
   const reported = nextEvent(scheduler, 'scheduler:error');
   const ran = nextEvent(scheduler, 'execution:succeeded');
   await clock.advance(90_000);
-  expect(await reported).toMatchObject({ code: 'TRIGGER_BROKEN', message: expect.stringContaining('cannot be scheduled') });
+  expect(await reported).toMatchObject({
+    code: 'TRIGGER_BROKEN',
+    message: expect.stringContaining('cannot be scheduled'),
+  });
   expect((await ran).taskId).toBe(fine.id);
   expect((await scheduler.getTask(broken.id))!.triggers[0]!.nextFireAt).toBeNull();
 });

@@ -1,13 +1,14 @@
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
 import { BackgroundTasksError, coerceError, SchedulerStoppingError, TaskCancelledError } from '../errors.js';
-import type { ExecutionEvent, SchedulerEventMap } from '../events.js';
 import { toJson } from '../json.js';
-import type { ClaimedRun, Owner, Store } from '../store/store.js';
+import type { ClaimedRun, CompleteRunParams, Owner, Store } from '../store/store.js';
 import { planFires, replanAfterClockJump } from '../triggers/schedule.js';
 import { startAttempt, type Handler, type RunningAttempt } from './executor.js';
-import { isOwnerGone, markLive } from './owner.js';
-import { decide, describeError, type Decision, type Outcome } from './outcome.js';
+import { markLive } from './owner.js';
+import { announce, executionEvent, type Emit } from './announce.js';
+import { decide, describeError, type Outcome } from './outcome.js';
+import { recoverAbandonedRuns } from './recovery.js';
 
 /** The longest the loop sleeps, so that another process's work and clock corrections are noticed. */
 export const MAX_SLEEP_MS = 10_000;
@@ -36,7 +37,7 @@ export interface LoopDeps {
   owner: Owner;
   handlers: ReadonlyMap<string, Handler>;
   maxRunningTasks: number;
-  emit: <K extends keyof SchedulerEventMap>(event: K, ...args: SchedulerEventMap[K]) => void;
+  emit: Emit;
 }
 
 interface InFlight {
@@ -62,6 +63,7 @@ export class Loop {
   readonly #reported = new Map<string, number>();
   #lastUnservedCheck = Number.NEGATIVE_INFINITY;
   #lastSeen: { wall: number; monotonic: number } | undefined;
+  readonly #unrecorded: { params: CompleteRunParams; tell: () => void }[] = [];
 
   constructor(deps: LoopDeps) {
     this.#deps = deps;
@@ -71,20 +73,23 @@ export class Loop {
     return this.#inFlight.size;
   }
 
-  get isRunning(): boolean {
-    return this.#state === 'running';
-  }
-
   async start(): Promise<void> {
     if (this.#stopping) await this.#stopping;
     if (this.#state === 'running') return;
-    markLive(this.#deps.owner, true);
+    const { store, clock, logger, owner } = this.#deps;
+    markLive(owner, true);
     this.#state = 'running';
     this.#lastSeen = undefined;
-    const latest = await this.#deps.store.latestRecordedTime();
-    const now = this.#deps.clock.now();
-    if (latest !== null && latest - now > CLOCK_JUMP_TOLERANCE_MS) await this.#clockWentBack(now, latest - now);
-    await this.#recoverAbandonedRuns();
+    try {
+      const latest = await store.latestRecordedTime();
+      const now = clock.now();
+      if (latest !== null && latest - now > CLOCK_JUMP_TOLERANCE_MS) await this.#clockWentBack(now, latest - now);
+      await recoverAbandonedRuns(store, clock.now(), logger);
+    } catch (err) {
+      markLive(owner, false);
+      this.#state = 'stopped';
+      throw err;
+    }
     this.#scheduleHeartbeat();
     this.wake();
   }
@@ -126,6 +131,8 @@ export class Loop {
       attempt.end({ status: 'interrupted', error: new SchedulerStoppingError() });
     }
     await Promise.all([...this.#inFlight.values()].map((f) => f.recorded));
+    // A last try; what still cannot be written is recovered at the next start.
+    await this.#recordAgain();
     markLive(this.#deps.owner, false);
     this.#state = 'stopped';
   }
@@ -220,55 +227,38 @@ export class Loop {
     const now = clock.now();
     const decision = decide({ ...claim, retryPolicy: claim.task.retryPolicy }, outcome, now);
     const resultJson = outcome.status === 'succeeded' ? resultToJson(outcome.result, logger) : null;
-    let written = false;
+    const params: CompleteRunParams = {
+      runId: claim.runId,
+      executionId: claim.executionId,
+      owner: owner.id,
+      status: decision.status,
+      endedAt: now,
+      error: decision.error,
+      resultJson,
+      usage: { durationMs, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, rssBytes: process.memoryUsage.rss() },
+      next: decision.next,
+    };
+    const tell = () => announce(this.#deps.emit, logger, claim, outcome, decision);
     try {
-      written = await store.completeRun({
-        runId: claim.runId,
-        executionId: claim.executionId,
-        owner: owner.id,
-        status: decision.status,
-        endedAt: now,
-        error: decision.error,
-        resultJson,
-        usage: { durationMs, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, rssBytes: process.memoryUsage.rss() },
-        next: decision.next,
-      });
+      if ((await store.completeRun(params)) || outcome.status === 'cancelled') tell();
     } catch (err) {
-      // The run stays marked running under this owner; it is recovered as
-      // interrupted at the next start, so the work is not lost.
-      this.#reportError(err, 'could not record the end of an execution');
+      // Kept and written again at each heartbeat: until then the run stays marked
+      // running, so its task waits rather than running twice.
+      this.#unrecorded.push({ params, tell });
+      this.#reportError(err, 'could not record the end of an execution; will try again');
     }
     this.#inFlight.delete(claim.executionId);
-    if (written || outcome.status === 'cancelled') this.#announce(claim, outcome, decision, logger);
     this.wake();
   }
 
-  #announce(claim: ClaimedRun, outcome: Outcome, decision: Decision, logger: Logger): void {
-    const error = 'error' in outcome ? outcome.error : null;
-    const event: ExecutionEvent = {
-      ...executionEvent(claim, decision.status),
-      error,
-      result: outcome.status === 'succeeded' ? outcome.result : undefined,
-      nextAttemptAt: decision.next.kind === 'again' ? decision.next.dueAt : null,
-    };
-    const { emit } = this.#deps;
-    if (decision.status === 'succeeded') {
-      logger.debug('execution succeeded');
-      emit('execution:succeeded', event);
-    } else if (decision.status === 'failed' && decision.retryAt !== null) {
-      logger.warn({ err: error, nextAttemptAt: decision.retryAt }, 'execution failed; retrying');
-      emit('execution:retrying', event);
-    } else if (decision.status === 'failed') {
-      logger.error({ err: error }, 'execution failed');
-      emit('execution:failed', event);
-    } else if (decision.status === 'interrupted') {
-      logger.warn({ err: error }, 'execution interrupted; it runs again at the next start');
-      emit('execution:interrupted', event);
-    } else {
-      logger.info('execution cancelled: its task was removed');
-      emit('execution:cancelled', event);
+  async #recordAgain(): Promise<void> {
+    for (const pending of this.#unrecorded.splice(0)) {
+      try {
+        if (await this.#deps.store.completeRun(pending.params)) pending.tell();
+      } catch {
+        this.#unrecorded.push(pending);
+      }
     }
-    emit('execution:finished', event);
   }
 
   /** Timers run on monotonic time; a wall clock set back shows as a wall clock that fell behind it. */
@@ -287,31 +277,10 @@ export class Loop {
    */
   async #clockWentBack(now: number, jumpMs: number): Promise<void> {
     const { store, logger } = this.#deps;
-    const changed = await store.rebaseAfterClockJump(now, jumpMs, (state) => replanAfterClockJump(state, now, Math.random));
+    const changed = await store.rebaseAfterClockJump(now, jumpMs, (state) =>
+      replanAfterClockJump(state, now, Math.random),
+    );
     logger.warn({ jumpMs, changed }, `the wall clock went back by ${jumpMs} ms; schedules were brought forward`);
-  }
-
-  /** Runs left `running` by an owner that is gone are interrupted and go again. */
-  async #recoverAbandonedRuns(): Promise<void> {
-    const { store, clock, logger } = this.#deps;
-    const now = clock.now();
-    for (const run of await store.runningRuns()) {
-      if (!isOwnerGone(run.owner, run.leaseExpiresAt, now)) continue;
-      const error = new Error(`its scheduler (pid ${run.owner.pid} on ${run.owner.host}) stopped without finishing it`);
-      const decision = decide(run, { status: 'interrupted', error }, now);
-      const recovered = await store.completeRun({
-        runId: run.runId,
-        executionId: run.executionId,
-        owner: run.owner.id,
-        status: decision.status,
-        endedAt: now,
-        error: decision.error,
-        resultJson: null,
-        usage: null,
-        next: decision.next,
-      });
-      if (recovered) logger.warn({ runId: run.runId, executionId: run.executionId }, 'recovered an interrupted run');
-    }
   }
 
   #scheduleHeartbeat(): void {
@@ -319,8 +288,11 @@ export class Loop {
     this.#heartbeat = clock.setTimeout(async () => {
       if (this.#state !== 'running') return;
       try {
-        if (this.#inFlight.size > 0) await store.renewLeases(owner.id, clock.now() + LEASE_MS);
-        await this.#recoverAbandonedRuns();
+        if (this.#inFlight.size > 0 || this.#unrecorded.length > 0) {
+          await store.renewLeases(owner.id, clock.now() + LEASE_MS);
+        }
+        await this.#recordAgain();
+        await recoverAbandonedRuns(this.#deps.store, this.#deps.clock.now(), this.#deps.logger);
       } catch (err) {
         this.#reportError(err, 'could not renew leases');
       }
@@ -354,20 +326,6 @@ export class Loop {
     if (this.#heartbeat !== undefined) clock.clearTimeout(this.#heartbeat);
     this.#timer = this.#heartbeat = undefined;
   }
-}
-
-function executionEvent(claim: ClaimedRun, status: ExecutionEvent['status']): ExecutionEvent {
-  return {
-    executionId: claim.executionId,
-    runId: claim.runId,
-    taskId: claim.task.id,
-    taskName: claim.task.name,
-    attempt: claim.attempt,
-    status,
-    error: null,
-    result: undefined,
-    nextAttemptAt: null,
-  };
 }
 
 /** A result that is not JSON is not a failure of the task: it is stored as null, with a warning. */

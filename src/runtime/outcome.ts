@@ -50,7 +50,12 @@ export function decide(run: AttemptState, outcome: Outcome, now: number): Decisi
       const retryAt = nextRetryAt(run.retryPolicy, run.attempt, now);
       const error = describeError(outcome.error);
       if (retryAt === null) return { status: 'failed', error, next: done, retryAt };
-      return { status: 'failed', error, next: { kind: 'again', dueAt: retryAt, attempt: run.attempt + 1, interruptions: 0 }, retryAt };
+      return {
+        status: 'failed',
+        error,
+        next: { kind: 'again', dueAt: retryAt, attempt: run.attempt + 1, interruptions: 0 },
+        retryAt,
+      };
     }
   }
 }

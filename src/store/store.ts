@@ -37,9 +37,7 @@ export interface ClaimedRun {
 }
 
 /** What becomes of a run after an attempt ends. */
-export type RunNext =
-  | { kind: 'again'; dueAt: number; attempt: number; interruptions: number }
-  | { kind: 'done' };
+export type RunNext = { kind: 'again'; dueAt: number; attempt: number; interruptions: number } | { kind: 'done' };
 
 export interface CompleteRunParams {
   runId: number;

@@ -58,7 +58,12 @@ export function periodicSpec(options: PeriodicTriggerOptions, field: string): Pe
   }
   const jitter = integerIn(options.jitter ?? 0, `${field}.jitter`, 0, MAX_INTERVAL_MS);
   const misfire = oneOf(options.misfire ?? 'once', `${field}.misfire`, ['once', 'skip', 'all'] as const);
-  const maxCatchUp = integerIn(options.maxCatchUp ?? DEFAULT_MAX_CATCH_UP, `${field}.maxCatchUp`, 1, MAX_CATCH_UP_LIMIT);
+  const maxCatchUp = integerIn(
+    options.maxCatchUp ?? DEFAULT_MAX_CATCH_UP,
+    `${field}.maxCatchUp`,
+    1,
+    MAX_CATCH_UP_LIMIT,
+  );
   if (hasInterval) {
     const interval = integerIn(options.interval, `${field}.interval`, 1, MAX_INTERVAL_MS);
     return { kind: 'interval', interval, jitter, misfire, maxCatchUp };

@@ -91,7 +91,12 @@ export function initialState(spec: TriggerSpec, now: number, random: () => numbe
     return { spec, anchorAt: now, nextSlotAt: dueAt, nextFireAt: dueAt };
   }
   const slot = nextSlot(spec, now, now);
-  return { spec, anchorAt: now, nextSlotAt: slot, nextFireAt: slot === null ? null : withJitter(slot, spec.jitter, random) };
+  return {
+    spec,
+    anchorAt: now,
+    nextSlotAt: slot,
+    nextFireAt: slot === null ? null : withJitter(slot, spec.jitter, random),
+  };
 }
 
 /**

@@ -53,7 +53,9 @@ test('a run cut short by SIGKILL goes again at the next start with its attempt n
   await setup.close();
 
   const child = spawn(process.execPath, [node, 'hang', database], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve) => child.stdout.on('data', (d: Buffer) => d.toString().includes('started') && resolve()));
+  await new Promise<void>((resolve) =>
+    child.stdout.on('data', (d: Buffer) => d.toString().includes('started') && resolve()),
+  );
   child.kill('SIGKILL');
   await once(child, 'exit');
 
@@ -62,7 +64,10 @@ test('a run cut short by SIGKILL goes again at the next start with its attempt n
   await after.start();
   await until(async () => (await after.executions({ taskId: task.id, status: 'succeeded' })).length === 1, 'the rerun');
   const history = (await after.executions({ taskId: task.id })).reverse();
-  expect(history.map((e) => [e.attempt, e.status])).toEqual([[1, 'interrupted'], [1, 'succeeded']]);
+  expect(history.map((e) => [e.attempt, e.status])).toEqual([
+    [1, 'interrupted'],
+    [1, 'succeeded'],
+  ]);
   expect(history[1]!.result).toBe('finished on attempt 1');
 });
 
@@ -71,7 +76,9 @@ test('two processes sharing one file run each of 200 one-time tasks exactly once
   const setup = open(database, new FakeClock(Date.now()));
   const ids: number[] = [];
   for (let i = 0; i < 200; i++) {
-    ids.push((await setup.addTask({ name: 'job', args: { n: i }, triggers: [new OneTimeTrigger({ delay: i % 50 })] })).id);
+    ids.push(
+      (await setup.addTask({ name: 'job', args: { n: i }, triggers: [new OneTimeTrigger({ delay: i % 50 })] })).id,
+    );
   }
   await setup.close();
   const children = [0, 1].map(() => spawn(process.execPath, [node, 'work', database, '200'], { stdio: 'inherit' }));

@@ -1,12 +1,6 @@
 // The rules of SPEC, checked through the built package's public API only.
 import { describe, expect, test } from 'vitest';
-import {
-  BackgroundTasksError,
-  EventTrigger,
-  OneTimeTrigger,
-  PeriodicTrigger,
-  ValidationError,
-} from 'background-tasks';
+import { BackgroundTasksError, EventTrigger, OneTimeTrigger, PeriodicTrigger, ValidationError } from 'background-tasks';
 import { fresh, open, until } from './helpers.js';
 
 describe('SPEC at a glance', () => {
@@ -14,10 +8,16 @@ describe('SPEC at a glance', () => {
     const { scheduler } = fresh();
     scheduler.register('cleanup', async () => ({ removed: 3 }));
     const task = await scheduler.addTask({
-      key: 'nightly-cleanup', name: 'cleanup', handler: 'cleanup', args: { dir: '/tmp' },
-      priority: 10, timeout: 30_000,
-      triggers: [new PeriodicTrigger({ cron: '0 3 * * *', timezone: 'Europe/Berlin' }),
-                 new EventTrigger({ event: 'disk-full' })],
+      key: 'nightly-cleanup',
+      name: 'cleanup',
+      handler: 'cleanup',
+      args: { dir: '/tmp' },
+      priority: 10,
+      timeout: 30_000,
+      triggers: [
+        new PeriodicTrigger({ cron: '0 3 * * *', timezone: 'Europe/Berlin' }),
+        new EventTrigger({ event: 'disk-full' }),
+      ],
       retryPolicy: { maxRetries: 3, delay: 1_000, backoff: 'exponential' },
     });
     expect(typeof task.id).toBe('number');
@@ -28,7 +28,10 @@ describe('SPEC at a glance', () => {
     expect((await scheduler.listTasks()).map((t) => t.id)).toEqual([task.id]);
     const [execution] = await scheduler.executions({ taskId: task.id, limit: 20 });
     expect(execution).toMatchObject({
-      taskId: task.id, attempt: 1, status: 'succeeded', result: { removed: 3 },
+      taskId: task.id,
+      attempt: 1,
+      status: 'succeeded',
+      result: { removed: 3 },
       event: { name: 'disk-full', payload: { mount: '/var' } },
     });
     expect(execution!.startedAt).toBeTypeOf('number');
@@ -45,7 +48,12 @@ test('rule 1: higher priority first, then the order due, then task id', async ()
   const { scheduler, clock } = fresh(1);
   const order: string[] = [];
   scheduler.register('job', (args) => void order.push(args as string));
-  for (const [name, priority, delay] of [['low', 0, 10], ['high', 9, 30], ['mid-late', 5, 20], ['mid-early', 5, 10]] as const) {
+  for (const [name, priority, delay] of [
+    ['low', 0, 10],
+    ['high', 9, 30],
+    ['mid-late', 5, 20],
+    ['mid-early', 5, 10],
+  ] as const) {
     await scheduler.addTask({ name, handler: 'job', args: name, priority, triggers: [new OneTimeTrigger({ delay })] });
   }
   await clock.advance(60);
@@ -71,7 +79,10 @@ test('rule 2 and 3: never more than maxRunningTasks at once, and never a task be
   });
   const ids: number[] = [];
   for (let i = 0; i < 4; i++) {
-    ids.push((await scheduler.addTask({ name: `t${i}`, handler: 'slow', triggers: [new PeriodicTrigger({ interval: 100 })] })).id);
+    ids.push(
+      (await scheduler.addTask({ name: `t${i}`, handler: 'slow', triggers: [new PeriodicTrigger({ interval: 100 })] }))
+        .id,
+    );
   }
   await scheduler.start();
   for (let round = 0; round < 10; round++) {
@@ -148,7 +159,10 @@ test('rule 7: retries follow the policy, each attempt its own row, no wait after
   await clock.advance(1_000);
   await until(() => calls.length === 2, 'attempt 2');
   await clock.advance(1_000);
-  await until(async () => (await scheduler.executions({ taskId: task.id, status: 'failed' })).length === 3, 'three rows');
+  await until(
+    async () => (await scheduler.executions({ taskId: task.id, status: 'failed' })).length === 3,
+    'three rows',
+  );
   const rows = (await scheduler.executions({ taskId: task.id })).reverse();
   expect(rows.map((r) => r.attempt)).toEqual([1, 2, 3]);
   expect(calls[1]! - calls[0]!).toBe(1_000);
@@ -180,7 +194,12 @@ test('rule 8: history records start, end, status, error, result and what fired i
   await scheduler.fireEvent('go', [1, 2]);
   await until(async () => (await scheduler.executions({ status: 'succeeded' })).length === 1, 'the run');
   const [row] = await scheduler.executions({ taskId: task.id, status: 'succeeded', limit: 1 });
-  expect(row).toMatchObject({ status: 'succeeded', error: null, result: { ok: 1 }, event: { name: 'go', payload: [1, 2] } });
+  expect(row).toMatchObject({
+    status: 'succeeded',
+    error: null,
+    result: { ok: 1 },
+    event: { name: 'go', payload: [1, 2] },
+  });
 });
 
 test('rule 9: stop aborts after the grace period, records interrupted, and start resumes the run', async () => {
@@ -201,7 +220,10 @@ test('rule 9: stop aborts after the grace period, records interrupted, and start
   await scheduler.stop();
   expect((await scheduler.executions({ taskId: task.id }))[0]).toMatchObject({ status: 'interrupted', attempt: 1 });
   await scheduler.start();
-  await until(async () => (await scheduler.executions({ taskId: task.id, status: 'succeeded' })).length === 1, 'the rerun');
+  await until(
+    async () => (await scheduler.executions({ taskId: task.id, status: 'succeeded' })).length === 1,
+    'the rerun',
+  );
   expect((await scheduler.executions({ taskId: task.id }))[0]).toMatchObject({ attempt: 1, result: 'second time' });
 });
 

@@ -46,7 +46,14 @@ export function createHarness(options: Partial<SchedulerOptions> = {}): Harness 
   const clock = options.clock instanceof FakeClock ? options.clock : new FakeClock();
   const database = options.database ?? tempDbPath();
   const open = (extra: Partial<SchedulerOptions> = {}): Scheduler => {
-    const scheduler = new Scheduler({ database, clock, logger: silentLogger, maxRunningTasks: 4, ...options, ...extra });
+    const scheduler = new Scheduler({
+      database,
+      clock,
+      logger: silentLogger,
+      maxRunningTasks: 4,
+      ...options,
+      ...extra,
+    });
     cleanups.push(() => closeOnFakeClock(scheduler, clock));
     return scheduler;
   };

@@ -70,7 +70,10 @@ test('a periodic run that comes due while the previous one runs is coalesced, ne
 test('slots missed while no scheduler ran follow the misfire policy', async () => {
   const { scheduler, clock, reopen } = createHarness();
   const once = await scheduler.addTask({ name: 'once', triggers: [new PeriodicTrigger({ interval: 60_000 })] });
-  const skip = await scheduler.addTask({ name: 'skip', triggers: [new PeriodicTrigger({ interval: 60_000, misfire: 'skip' })] });
+  const skip = await scheduler.addTask({
+    name: 'skip',
+    triggers: [new PeriodicTrigger({ interval: 60_000, misfire: 'skip' })],
+  });
   const all = await scheduler.addTask({
     name: 'all',
     triggers: [new PeriodicTrigger({ interval: 60_000, misfire: 'all', maxCatchUp: 3 })],
@@ -79,7 +82,8 @@ test('slots missed while no scheduler ran follow the misfire policy', async () =
   await clock.advance(10 * 60_000 + 30_000); // ten slots pass while nothing runs
   const again = reopen();
   const counts = new Map<string, number>();
-  for (const name of ['once', 'skip', 'all']) again.register(name, () => void counts.set(name, (counts.get(name) ?? 0) + 1));
+  for (const name of ['once', 'skip', 'all'])
+    again.register(name, () => void counts.set(name, (counts.get(name) ?? 0) + 1));
   const four = nextEvents(again, 'execution:succeeded', 4);
   await again.start();
   await four;

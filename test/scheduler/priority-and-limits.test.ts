@@ -11,11 +11,41 @@ test('under a limit of 2, higher priorities start first, then the order they bec
     order.push(args as string);
   });
   // All due at the same wake; `c` and `d` share a priority, `d` became due first.
-  await scheduler.addTask({ name: 'a', handler: 'job', args: 'a', priority: 1, triggers: [new OneTimeTrigger({ delay: 100 })] });
-  await scheduler.addTask({ name: 'b', handler: 'job', args: 'b', priority: 10, triggers: [new OneTimeTrigger({ delay: 100 })] });
-  await scheduler.addTask({ name: 'c', handler: 'job', args: 'c', priority: 5, triggers: [new OneTimeTrigger({ delay: 100 })] });
-  await scheduler.addTask({ name: 'd', handler: 'job', args: 'd', priority: 5, triggers: [new OneTimeTrigger({ delay: 50 })] });
-  await scheduler.addTask({ name: 'e', handler: 'job', args: 'e', priority: -3, triggers: [new OneTimeTrigger({ delay: 100 })] });
+  await scheduler.addTask({
+    name: 'a',
+    handler: 'job',
+    args: 'a',
+    priority: 1,
+    triggers: [new OneTimeTrigger({ delay: 100 })],
+  });
+  await scheduler.addTask({
+    name: 'b',
+    handler: 'job',
+    args: 'b',
+    priority: 10,
+    triggers: [new OneTimeTrigger({ delay: 100 })],
+  });
+  await scheduler.addTask({
+    name: 'c',
+    handler: 'job',
+    args: 'c',
+    priority: 5,
+    triggers: [new OneTimeTrigger({ delay: 100 })],
+  });
+  await scheduler.addTask({
+    name: 'd',
+    handler: 'job',
+    args: 'd',
+    priority: 5,
+    triggers: [new OneTimeTrigger({ delay: 50 })],
+  });
+  await scheduler.addTask({
+    name: 'e',
+    handler: 'job',
+    args: 'e',
+    priority: -3,
+    triggers: [new OneTimeTrigger({ delay: 100 })],
+  });
   await clock.advance(100);
   const all = nextEvents(scheduler, 'execution:succeeded', 5);
   await scheduler.start();
@@ -34,7 +64,8 @@ test('five blocking tasks under a limit of 2 never run more than 2 at once', asy
     await gates[i as number]!.promise;
     running--;
   });
-  for (let i = 0; i < 5; i++) await scheduler.addTask({ name: `t${i}`, handler: 'block', args: i, triggers: [new OneTimeTrigger({ delay: 0 })] });
+  for (let i = 0; i < 5; i++)
+    await scheduler.addTask({ name: `t${i}`, handler: 'block', args: i, triggers: [new OneTimeTrigger({ delay: 0 })] });
   const done = nextEvents(scheduler, 'execution:succeeded', 5);
   const started = nextEvents(scheduler, 'execution:started', 2);
   await scheduler.start();

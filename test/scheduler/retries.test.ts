@@ -114,7 +114,11 @@ test('retries wait durably across a restart', async () => {
   scheduler.register('r', () => {
     throw new Error('first fails');
   });
-  const task = await scheduler.addTask({ name: 'r', triggers: [new OneTimeTrigger({ delay: 0 })], retryPolicy: { maxRetries: 1, delay: 60_000 } });
+  const task = await scheduler.addTask({
+    name: 'r',
+    triggers: [new OneTimeTrigger({ delay: 0 })],
+    retryPolicy: { maxRetries: 1, delay: 60_000 },
+  });
   const retrying = nextEvent(scheduler, 'execution:retrying');
   await scheduler.start();
   await retrying;

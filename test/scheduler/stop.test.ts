@@ -89,7 +89,11 @@ test('stop is idempotent, start after stop resumes, and nothing starts while sto
 
 test(`the ${MAX_INTERRUPTIONS_IN_A_ROW}th interruption in a row fails the run`, async () => {
   const { scheduler, clock } = createHarness();
-  scheduler.register('x', (_args, ctx) => new Promise((_r, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')))));
+  scheduler.register(
+    'x',
+    (_args, ctx) =>
+      new Promise((_r, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('aborted')))),
+  );
   const task = await scheduler.addTask({ name: 'x' });
   await scheduler.runNow(task.id);
   for (let i = 0; i < MAX_INTERRUPTIONS_IN_A_ROW; i++) {
@@ -104,7 +108,10 @@ test(`the ${MAX_INTERRUPTIONS_IN_A_ROW}th interruption in a row fails the run`, 
   await clock.advance(60_000);
   await settle();
   const history = (await scheduler.executions({ taskId: task.id })).reverse();
-  expect(history.map((e) => e.status)).toEqual([...Array(MAX_INTERRUPTIONS_IN_A_ROW - 1).fill('interrupted'), 'failed']);
+  expect(history.map((e) => e.status)).toEqual([
+    ...Array(MAX_INTERRUPTIONS_IN_A_ROW - 1).fill('interrupted'),
+    'failed',
+  ]);
   expect(history.every((e) => e.attempt === 1)).toBe(true);
   expect(history.at(-1)!.error).toContain('interrupted 5 times in a row');
 });

@@ -100,7 +100,9 @@ test('removing a running task aborts its signal and records the attempt cancelle
   expect(signal?.reason).toBeInstanceOf(TaskCancelledError);
   expect(scheduler.runningTasksCount()).toBe(0);
   expect(await scheduler.getTask(task.id)).toBeUndefined();
-  expect(await scheduler.executions({ taskId: task.id })).toMatchObject([{ status: 'cancelled', error: 'task removed' }]);
+  expect(await scheduler.executions({ taskId: task.id })).toMatchObject([
+    { status: 'cancelled', error: 'task removed' },
+  ]);
 });
 
 test('the handler gets its args and a full context', async () => {
@@ -109,7 +111,12 @@ test('the handler gets its args and a full context', async () => {
   scheduler.register('cleanup', (args, ctx) => {
     seen = [args, ctx];
   });
-  const task = await scheduler.addTask({ name: 'nightly cleanup', handler: 'cleanup', args: { dir: '/tmp' }, triggers: [new EventTrigger({ event: 'disk-full' })] });
+  const task = await scheduler.addTask({
+    name: 'nightly cleanup',
+    handler: 'cleanup',
+    args: { dir: '/tmp' },
+    triggers: [new EventTrigger({ event: 'disk-full' })],
+  });
   await scheduler.start();
   const done = nextEvent(scheduler, 'execution:succeeded');
   await scheduler.fireEvent('disk-full', { mount: '/var' });

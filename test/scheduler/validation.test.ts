@@ -59,7 +59,9 @@ describe('other bad input', () => {
     await expect(scheduler.executions({ status: 'done' as never })).rejects.toMatchObject({ field: 'status' });
     await expect(scheduler.stop({ timeout: -1 })).rejects.toMatchObject({ field: 'timeout' });
     expect(() => scheduler.register('', async () => {})).toThrow(ValidationError);
-    expect(() => scheduler.register('x', 'not a function' as never)).toThrow(expect.objectContaining({ field: 'handler' }));
+    expect(() => scheduler.register('x', 'not a function' as never)).toThrow(
+      expect.objectContaining({ field: 'handler' }),
+    );
   });
 
   test('scheduler options are checked', () => {

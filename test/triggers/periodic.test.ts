@@ -159,7 +159,11 @@ describe('planning fires', () => {
   });
 
   test('misfire all: replays missed slots up to maxCatchUp', () => {
-    const state = initialState(new PeriodicTrigger({ interval: 1000, misfire: 'all', maxCatchUp: 3 }).spec, T0, noJitter);
+    const state = initialState(
+      new PeriodicTrigger({ interval: 1000, misfire: 'all', maxCatchUp: 3 }).spec,
+      T0,
+      noJitter,
+    );
     expect(due(state, T0 + 2500)).toMatchObject({ fires: [T0 + 1000, T0 + 2000], missed: 0 });
     expect(due(state, T0 + 10_500)).toMatchObject({ fires: [T0 + 1000, T0 + 2000, T0 + 3000], missed: 7 });
   });

@@ -57,8 +57,12 @@ export const triggers = sqliteTable(
   },
   (t) => [
     index('triggers_task').on(t.taskId),
-    index('triggers_next_fire').on(t.nextFireAt).where(sql`next_fire_at IS NOT NULL`),
-    index('triggers_event').on(t.eventName).where(sql`kind = 'event'`),
+    index('triggers_next_fire')
+      .on(t.nextFireAt)
+      .where(sql`next_fire_at IS NOT NULL`),
+    index('triggers_event')
+      .on(t.eventName)
+      .where(sql`kind = 'event'`),
   ],
 );
 

@@ -3,19 +3,11 @@ import { and, asc, count, desc, eq, inArray, sql } from 'drizzle-orm';
 import { coerceError, DatabaseError, toDatabaseError } from '../../errors.js';
 import type { Execution, ExecutionFilter, RunReason } from '../../execution.js';
 import { parseJson } from '../../json.js';
-import type { NormalizedRetryPolicy } from '../../retry-policy.js';
-import type { NewTaskWithSchedule, Task, TriggerInfo } from '../../task.js';
+import type { NewTaskWithSchedule, Task } from '../../task.js';
 import type { FirePlan, TriggerState } from '../../triggers/schedule.js';
-import type { TriggerSpec } from '../../triggers/spec.js';
-import type {
-  ClaimedRun,
-  ClaimParams,
-  CompleteRunParams,
-  FireResult,
-  RunningRun,
-  Store,
-} from '../store.js';
+import type { ClaimedRun, ClaimParams, CompleteRunParams, FireResult, RunningRun, Store } from '../store.js';
 import { openSqlite, type OpenOptions, type SqliteDb } from './open.js';
+import { retryPolicyOf, specKey, specOf, toExecution, toTask, triggerState, type RetryColumns } from './rows.js';
 import { executions, runs, tasks, triggers } from './schema.js';
 
 /** Tries of a write transaction that finds the database locked beyond the busy timeout. */
@@ -26,9 +18,6 @@ function isLocked(error: unknown): boolean {
   return error instanceof DatabaseError && error.code === 'DATABASE_LOCKED';
 }
 
-type TaskRow = typeof tasks.$inferSelect;
-type TriggerRow = typeof triggers.$inferSelect;
-type ExecutionRow = typeof executions.$inferSelect;
 type Tx = Parameters<Parameters<SqliteDb['transaction']>[0]>[0];
 
 /** The store on one SQLite file. better-sqlite3 is synchronous; each method is one transaction. */
@@ -41,7 +30,10 @@ export class SqliteStore implements Store {
   readonly #running: Database.Statement<[], RunningRow>;
   readonly #runningTaskIds: Database.Statement<[], number>;
   readonly #readyInOrder: Database.Statement<[number], ReadyRow>;
-  readonly #latestRecorded: Database.Statement<[], { execution: number | null; run: number | null; task: number | null }>;
+  readonly #latestRecorded: Database.Statement<
+    [],
+    { execution: number | null; run: number | null; task: number | null }
+  >;
   readonly #nextWake: Database.Statement<[number], { run: number | null; trigger: number | null }>;
 
   constructor(filename: string, options: OpenOptions = {}) {
@@ -152,17 +144,32 @@ export class SqliteStore implements Store {
       const triggerRows = db
         .select()
         .from(triggers)
-        .where(inArray(triggers.taskId, rows.map((row) => row.id)))
+        .where(
+          inArray(
+            triggers.taskId,
+            rows.map((row) => row.id),
+          ),
+        )
         .orderBy(asc(triggers.id))
         .all();
-      return rows.map((row) => toTask(row, triggerRows.filter((t) => t.taskId === row.id)));
+      return rows.map((row) =>
+        toTask(
+          row,
+          triggerRows.filter((t) => t.taskId === row.id),
+        ),
+      );
     });
   }
 
   removeTask(id: number, now: number): Promise<boolean> {
     return this.#write((tx) => {
       tx.update(executions)
-        .set({ status: 'cancelled', endedAt: now, durationMs: sql`${now} - ${executions.startedAt}`, error: 'task removed' })
+        .set({
+          status: 'cancelled',
+          endedAt: now,
+          durationMs: sql`${now} - ${executions.startedAt}`,
+          error: 'task removed',
+        })
         .where(
           and(
             eq(executions.status, 'running'),
@@ -239,7 +246,15 @@ export class SqliteStore implements Store {
         const fires = firePlan.fires.slice(0, Math.max(0, pendingLimit - pending));
         for (const dueAt of fires) {
           tx.insert(runs)
-            .values({ taskId: row.taskId, triggerId: row.id, reason: row.kind, state: 'waiting', priority, dueAt, createdAt: now })
+            .values({
+              taskId: row.taskId,
+              triggerId: row.id,
+              reason: row.kind,
+              state: 'waiting',
+              priority,
+              dueAt,
+              createdAt: now,
+            })
             .run();
         }
         tx.update(triggers)
@@ -420,11 +435,14 @@ export class SqliteStore implements Store {
           .run();
         changed++;
       }
-      const sooner = (column: typeof runs.dueAt | typeof triggers.nextFireAt) => sql`max(${now}, ${column} - ${jumpMs})`;
+      const sooner = (column: typeof runs.dueAt | typeof triggers.nextFireAt) =>
+        sql`max(${now}, ${column} - ${jumpMs})`;
       changed += tx
         .update(triggers)
         .set({ nextSlotAt: sooner(triggers.nextFireAt), nextFireAt: sooner(triggers.nextFireAt) })
-        .where(and(eq(triggers.kind, 'once'), sql`${triggers.delayMs} IS NOT NULL`, sql`${triggers.nextFireAt} > ${now}`))
+        .where(
+          and(eq(triggers.kind, 'once'), sql`${triggers.delayMs} IS NOT NULL`, sql`${triggers.nextFireAt} > ${now}`),
+        )
         .run().changes;
       changed += tx
         .update(runs)
@@ -454,11 +472,13 @@ export class SqliteStore implements Store {
   unservedHandlers(now: number, handlers: string[]): Promise<string[]> {
     return this.#read((db) =>
       db
-        .all<{ handler: string }>(sql`
+        .all<{ handler: string }>(
+          sql`
           SELECT DISTINCT t.handler FROM runs r JOIN tasks t ON t.id = r.task_id
           WHERE r.state = 'waiting' AND r.due_at <= ${now}
             AND t.handler NOT IN (SELECT value FROM json_each(${JSON.stringify(handlers)}))
-          LIMIT 20`)
+          LIMIT 20`,
+        )
         .map((row) => row.handler),
     );
   }
@@ -518,18 +538,6 @@ interface ReadyRow {
   retryMaxDelayMs: number | null;
 }
 
-type RetryColumns = Pick<TaskRow, 'maxRetries' | 'retryDelayMs' | 'retryBackoff' | 'retryMaxDelayMs'>;
-
-function retryPolicyOf(row: RetryColumns): NormalizedRetryPolicy | null {
-  if (row.maxRetries === null) return null;
-  return {
-    maxRetries: row.maxRetries,
-    delay: row.retryDelayMs ?? 0,
-    backoff: row.retryBackoff ?? 'fixed',
-    maxDelay: row.retryMaxDelayMs,
-  };
-}
-
 /** A task whose triggers are all one-time and spent, with no run left, has done its work. */
 function removeIfSpent(tx: Tx, taskId: number): void {
   tx.run(sql`
@@ -575,92 +583,8 @@ function syncTriggers(tx: Tx, taskId: number, wanted: TriggerState[]): void {
   for (const row of unmatched) tx.delete(triggers).where(eq(triggers.id, row.id)).run();
 }
 
-function specKey(spec: TriggerSpec): string {
-  return JSON.stringify(Object.entries(spec).sort(([a], [b]) => a.localeCompare(b)));
-}
-
-function specOf(row: TriggerRow): TriggerSpec {
-  switch (row.kind) {
-    case 'interval':
-      return {
-        kind: 'interval',
-        interval: row.intervalMs ?? 0,
-        jitter: row.jitterMs,
-        misfire: row.misfire ?? 'once',
-        maxCatchUp: row.maxCatchUp ?? 1,
-      };
-    case 'cron':
-      return {
-        kind: 'cron',
-        cron: row.cron ?? '',
-        timezone: row.timezone ?? 'UTC',
-        jitter: row.jitterMs,
-        misfire: row.misfire ?? 'once',
-        maxCatchUp: row.maxCatchUp ?? 1,
-      };
-    case 'event':
-      return { kind: 'event', event: row.eventName ?? '' };
-    case 'once':
-      return { kind: 'once', at: row.at, delay: row.delayMs };
-  }
-}
-
-function triggerState(row: TriggerRow): TriggerState {
-  return { spec: specOf(row), anchorAt: row.anchorAt, nextSlotAt: row.nextSlotAt, nextFireAt: row.nextFireAt };
-}
-
 function readTask(db: SqliteDb | Tx, id: number): Task | undefined {
   const row = db.select().from(tasks).where(eq(tasks.id, id)).get();
   if (!row) return undefined;
   return toTask(row, db.select().from(triggers).where(eq(triggers.taskId, id)).orderBy(asc(triggers.id)).all());
-}
-
-function toTask(row: TaskRow, triggerRows: TriggerRow[]): Task {
-  return {
-    id: row.id,
-    key: row.key,
-    name: row.name,
-    handler: row.handler,
-    description: row.description,
-    args: parseJson(row.args),
-    priority: row.priority,
-    timeout: row.timeoutMs,
-    retryPolicy: retryPolicyOf(row),
-    paused: row.paused,
-    triggers: triggerRows.map(
-      (t): TriggerInfo => ({
-        ...specOf(t),
-        id: t.id,
-        nextFireAt: t.nextFireAt,
-        lastFiredAt: t.lastFiredAt,
-        fireCount: t.fireCount,
-        missedCount: t.missedCount,
-        coalescedCount: t.coalescedCount,
-      }),
-    ),
-    createdAt: row.createdAt,
-    updatedAt: row.updatedAt,
-  };
-}
-
-function toExecution(row: ExecutionRow): Execution {
-  return {
-    id: row.id,
-    taskId: row.taskId,
-    taskName: row.taskName,
-    runId: row.runId,
-    attempt: row.attempt,
-    status: row.status,
-    reason: row.reason,
-    event: row.eventName === null ? null : { name: row.eventName, payload: parseJson(row.eventPayload) },
-    scheduledAt: row.scheduledAt,
-    startedAt: row.startedAt,
-    endedAt: row.endedAt,
-    durationMs: row.durationMs,
-    error: row.error,
-    result: parseJson(row.result),
-    cpuUserUs: row.cpuUserUs,
-    cpuSystemUs: row.cpuSystemUs,
-    rssBytes: row.rssBytes,
-  };
 }
