@@ -90,7 +90,8 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     const task = validateDefinition(definition);
     const now = this.#clock.now();
     const triggers = task.triggers.map((spec) => initialState(spec, now, Math.random));
-    const { task: stored, created } = await this.#store.addTask({ ...task, triggers }, now);
+    const [added] = await this.#store.addTasks([{ ...task, triggers }], now);
+    const { task: stored, created } = added!;
     this.emit(created ? 'task:added' : 'task:updated', stored);
     this.#loop.wake();
     return stored;

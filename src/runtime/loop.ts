@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
 import { BackgroundTasksError, coerceError, SchedulerStoppingError, TaskCancelledError } from '../errors.js';
 import { toJson } from '../json.js';
-import type { ClaimedRun, CompleteRunParams, Owner, Store } from '../store/store.js';
+import type { ClaimedRun, CompleteRunParams, CycleParams, CycleResult, Owner, Store } from '../store/store.js';
 import { planFires, replanAfterClockJump } from '../triggers/schedule.js';
 import { startAttempt, type Handler, type RunningAttempt } from './executor.js';
 import { markLive } from './owner.js';
@@ -42,7 +42,7 @@ export interface LoopDeps {
 
 interface InFlight {
   attempt: RunningAttempt;
-  /** Settles once the attempt's end is recorded. */
+  /** Settles once the attempt's end is queued for recording. */
   recorded: Promise<void>;
 }
 
@@ -63,7 +63,8 @@ export class Loop {
   readonly #reported = new Map<string, number>();
   #lastUnservedCheck = Number.NEGATIVE_INFINITY;
   #lastSeen: { wall: number; monotonic: number } | undefined;
-  readonly #unrecorded: { params: CompleteRunParams; tell: () => void }[] = [];
+  /** Attempts that ended, waiting to be recorded by the next wake. */
+  readonly #finished: { params: CompleteRunParams; tell: (written: boolean) => void }[] = [];
 
   constructor(deps: LoopDeps) {
     this.#deps = deps;
@@ -131,8 +132,7 @@ export class Loop {
       attempt.end({ status: 'interrupted', error: new SchedulerStoppingError() });
     }
     await Promise.all([...this.#inFlight.values()].map((f) => f.recorded));
-    // A last try; what still cannot be written is recovered at the next start.
-    await this.#recordAgain();
+    await this.#flush();
     markLive(this.#deps.owner, false);
     this.#state = 'stopped';
   }
@@ -147,9 +147,13 @@ export class Loop {
   }
 
   async #drive(): Promise<void> {
-    await null; // so that wake() has stored this promise before it can end
     try {
       while (this.#wakeWanted && this.#state === 'running') {
+        // Yield a turn of the event loop first: attempts that end meanwhile are
+        // recorded in the same transaction (group commit), and wake() has stored
+        // this promise before it can end.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.#state !== 'running') break;
         this.#wakeWanted = false;
         try {
           await this.#tick();
@@ -165,26 +169,47 @@ export class Loop {
   }
 
   async #tick(): Promise<void> {
-    const { store, clock, handlers, owner, maxRunningTasks } = this.#deps;
+    const { clock, handlers, owner, maxRunningTasks } = this.#deps;
     const now = clock.now();
     await this.#watchClock(now, clock.monotonic());
-    const fired = await store.fireDueTriggers(now, (state) => planFires(state, now, Math.random), TRIGGER_BATCH);
-    for (const { triggerId, taskId, error } of fired.broken) {
-      const message = `trigger ${triggerId} of task ${taskId} cannot be scheduled and was disabled: ${error.message}`;
-      this.#reportError(new BackgroundTasksError('TRIGGER_BROKEN', message, { cause: error }), message);
-    }
     const free = maxRunningTasks - this.#inFlight.size;
-    const claims = await store.claimRuns({
-      now,
+    const { fired, claims, nextWakeAt } = await this.#cycle(now, {
       limit: free,
       handlers: [...handlers.keys()],
       owner,
       leaseUntil: now + LEASE_MS,
     });
+    for (const { triggerId, taskId, error } of fired.broken) {
+      const message = `trigger ${triggerId} of task ${taskId} cannot be scheduled and was disabled: ${error.message}`;
+      this.#reportError(new BackgroundTasksError('TRIGGER_BROKEN', message, { cause: error }), message);
+    }
     for (const claim of claims) this.#launch(claim);
     if (claims.length < free) await this.#reportUnservedHandlers(now);
-    const next = await store.nextWakeAt(now);
-    this.#arm(next);
+    this.#arm(nextWakeAt);
+  }
+
+  /**
+   * Records the attempts that ended since the last wake, fires due triggers and
+   * claims, in one transaction. Listeners hear of an ended attempt only once its
+   * record is committed; if the transaction fails, the records wait for the next wake.
+   */
+  async #cycle(now: number, claim: CycleParams['claim']): Promise<CycleResult> {
+    const finished = this.#finished.splice(0);
+    let result: CycleResult;
+    try {
+      result = await this.#deps.store.cycle({
+        now,
+        completions: finished.map((f) => f.params),
+        plan: (state) => planFires(state, now, Math.random),
+        triggerLimit: TRIGGER_BATCH,
+        claim,
+      });
+    } catch (err) {
+      this.#finished.unshift(...finished);
+      throw err;
+    }
+    finished.forEach((f, i) => f.tell(result.completed[i] ?? false));
+    return result;
   }
 
   #arm(at: number | null): void {
@@ -215,13 +240,9 @@ export class Loop {
     this.#inFlight.set(claim.executionId, { attempt, recorded });
   }
 
-  async #record(
-    claim: ClaimedRun,
-    outcome: Outcome,
-    before: { cpu: NodeJS.CpuUsage; at: number },
-    logger: Logger,
-  ): Promise<void> {
-    const { store, clock, owner } = this.#deps;
+  /** Queues the end of an attempt for the next wake, which records it, and frees its slot. */
+  #record(claim: ClaimedRun, outcome: Outcome, before: { cpu: NodeJS.CpuUsage; at: number }, logger: Logger): void {
+    const { clock, owner } = this.#deps;
     const cpu = process.cpuUsage(before.cpu);
     const durationMs = Math.round(performance.now() - before.at);
     const now = clock.now();
@@ -238,26 +259,23 @@ export class Loop {
       usage: { durationMs, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, rssBytes: process.memoryUsage.rss() },
       next: decision.next,
     };
-    const tell = () => announce(this.#deps.emit, logger, claim, outcome, decision);
-    try {
-      if ((await store.completeRun(params)) || outcome.status === 'cancelled') tell();
-    } catch (err) {
-      // Kept and written again at each heartbeat: until then the run stays marked
-      // running, so its task waits rather than running twice.
-      this.#unrecorded.push({ params, tell });
-      this.#reportError(err, 'could not record the end of an execution; will try again');
-    }
+    // A cancelled attempt was already recorded by removeTask; it is announced all the same.
+    const tell = (written: boolean) => {
+      if (written || outcome.status === 'cancelled') announce(this.#deps.emit, logger, claim, outcome, decision);
+    };
+    this.#finished.push({ params, tell });
     this.#inFlight.delete(claim.executionId);
     this.wake();
   }
 
-  async #recordAgain(): Promise<void> {
-    for (const pending of this.#unrecorded.splice(0)) {
-      try {
-        if (await this.#deps.store.completeRun(pending.params)) pending.tell();
-      } catch {
-        this.#unrecorded.push(pending);
-      }
+  /** Writes what ended, claiming nothing: for stop, when the loop no longer runs. */
+  async #flush(): Promise<void> {
+    if (this.#finished.length === 0) return;
+    try {
+      await this.#cycle(this.#deps.clock.now(), null);
+    } catch (err) {
+      // Left running in the file, under this owner: recovered at the next start.
+      this.#reportError(err, 'could not record the end of executions before stopping');
     }
   }
 
@@ -288,10 +306,9 @@ export class Loop {
     this.#heartbeat = clock.setTimeout(async () => {
       if (this.#state !== 'running') return;
       try {
-        if (this.#inFlight.size > 0 || this.#unrecorded.length > 0) {
+        if (this.#inFlight.size > 0 || this.#finished.length > 0) {
           await store.renewLeases(owner.id, clock.now() + LEASE_MS);
         }
-        await this.#recordAgain();
         await recoverAbandonedRuns(this.#deps.store, this.#deps.clock.now(), this.#deps.logger);
       } catch (err) {
         this.#reportError(err, 'could not renew leases');

@@ -64,6 +64,25 @@ export interface RunningRun {
   retryPolicy: NormalizedRetryPolicy | null;
 }
 
+export interface CycleParams {
+  now: number;
+  completions: CompleteRunParams[];
+  plan: (state: TriggerState) => FirePlan;
+  /** How many due triggers to fire at most; more wait for the next wake. */
+  triggerLimit: number;
+  /** Null claims nothing (the scheduler is stopping). */
+  claim: Omit<ClaimParams, 'now'> | null;
+}
+
+export interface CycleResult {
+  /** Per completion: false if the run was no longer this owner's to finish. */
+  completed: boolean[];
+  fired: FireResult;
+  claims: ClaimedRun[];
+  /** The earliest time after `now` when a run or a trigger comes due. */
+  nextWakeAt: number | null;
+}
+
 export interface ClaimParams {
   now: number;
   limit: number;
@@ -78,8 +97,11 @@ export interface ClaimParams {
  * on a network database fits the same shape.
  */
 export interface Store {
-  /** Adds a task, or with a known key updates it in place, keeping its trigger state and history. */
-  addTask(task: NewTaskWithSchedule, now: number): Promise<{ task: Task; created: boolean }>;
+  /**
+   * Adds tasks in one transaction; a task with a known key updates that task in
+   * place, keeping its trigger state and history.
+   */
+  addTasks(tasks: NewTaskWithSchedule[], now: number): Promise<{ task: Task; created: boolean }[]>;
   getTask(id: number): Promise<Task | undefined>;
   listTasks(options: { limit: number; afterId: number }): Promise<Task[]>;
   /** Deletes a task and its pending runs; its running executions become `cancelled`. */
@@ -90,12 +112,12 @@ export interface Store {
   /** Stores one run per task listening to `name`; returns how many. */
   fireEvent(name: string, payloadJson: string | null, now: number): Promise<number>;
   /**
-   * Turns due trigger fires into runs. `plan` decides, inside the transaction, what
-   * each due trigger makes; fires beyond a trigger's pending limit are coalesced.
+   * One wake of the loop, in one transaction: records the ends of attempts, turns
+   * due trigger fires into runs (`plan` decides what each due trigger makes; fires
+   * beyond a trigger's pending limit are coalesced), and claims the best ready runs
+   * (one per task, none of a task already running), writing their executions.
    */
-  fireDueTriggers(now: number, plan: (state: TriggerState) => FirePlan, limit: number): Promise<FireResult>;
-  /** Marks the best ready runs running (one per task, none of a task already running) and writes their executions. */
-  claimRuns(params: ClaimParams): Promise<ClaimedRun[]>;
+  cycle(params: CycleParams): Promise<CycleResult>;
   /** Records an attempt's end and the run's fate, if the run is still running under `owner`. */
   completeRun(params: CompleteRunParams): Promise<boolean>;
   /** Running runs not owned by `ownerId`, or whose lease has lapsed. */
@@ -113,8 +135,6 @@ export interface Store {
   ): Promise<number>;
   /** The latest wall-clock time recorded by any scheduler on this database, or null if none. */
   latestRecordedTime(): Promise<number | null>;
-  /** The earliest time after `now` when a run or a trigger comes due. */
-  nextWakeAt(now: number): Promise<number | null>;
   /** Handlers of ready runs that none of `handlers` can take. */
   unservedHandlers(now: number, handlers: string[]): Promise<string[]>;
   executions(filter: Required<Pick<ExecutionFilter, 'limit'>> & Omit<ExecutionFilter, 'limit'>): Promise<Execution[]>;

@@ -23,7 +23,10 @@ describe('SPEC at a glance', () => {
     expect(typeof task.id).toBe('number');
     await scheduler.start();
     await scheduler.fireEvent('disk-full', { mount: '/var' });
-    await until(async () => (await scheduler.executions({ taskId: task.id })).length === 1, 'the event run');
+    await until(
+      async () => (await scheduler.executions({ taskId: task.id, status: 'succeeded' })).length === 1,
+      'the event run',
+    );
     expect((await scheduler.getTask(task.id))?.name).toBe('cleanup');
     expect((await scheduler.listTasks()).map((t) => t.id)).toEqual([task.id]);
     const [execution] = await scheduler.executions({ taskId: task.id, limit: 20 });

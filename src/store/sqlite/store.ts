@@ -1,14 +1,33 @@
 import type Database from 'better-sqlite3';
-import { and, asc, count, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import { coerceError, DatabaseError, toDatabaseError } from '../../errors.js';
-import type { Execution, ExecutionFilter, RunReason } from '../../execution.js';
+import type { Execution, ExecutionFilter } from '../../execution.js';
 import { parseJson } from '../../json.js';
 import type { NewTaskWithSchedule, Task } from '../../task.js';
 import type { FirePlan, TriggerState } from '../../triggers/schedule.js';
-import type { ClaimedRun, ClaimParams, CompleteRunParams, FireResult, RunningRun, Store } from '../store.js';
+import type {
+  ClaimedRun,
+  ClaimParams,
+  CompleteRunParams,
+  CycleParams,
+  CycleResult,
+  FireResult,
+  RunningRun,
+  Store,
+} from '../store.js';
 import { openSqlite, type OpenOptions, type SqliteDb } from './open.js';
-import { retryPolicyOf, specKey, specOf, toExecution, toTask, triggerState, type RetryColumns } from './rows.js';
-import { executions, runs, tasks, triggers } from './schema.js';
+import {
+  retryPolicyOf,
+  specKey,
+  specOf,
+  toExecution,
+  toTask,
+  triggerState,
+  type TaskRow,
+  type TriggerRow,
+} from './rows.js';
+import { runs, tasks, triggers, executions } from './schema.js';
+import { prepareStatements, type ReadyRow, type Statements } from './statements.js';
 
 /** Tries of a write transaction that finds the database locked beyond the busy timeout. */
 const BUSY_ATTEMPTS = 3;
@@ -18,67 +37,38 @@ function isLocked(error: unknown): boolean {
   return error instanceof DatabaseError && error.code === 'DATABASE_LOCKED';
 }
 
-type Tx = Parameters<Parameters<SqliteDb['transaction']>[0]>[0];
-
-/** The store on one SQLite file. better-sqlite3 is synchronous; each method is one transaction. */
+/**
+ * The store on one SQLite file. better-sqlite3 is synchronous: each method runs
+ * one transaction to its end before it returns, and the loop's whole wake
+ * (recording finished runs, firing due triggers, claiming) is one transaction,
+ * so that full durability costs one disk sync per wake, not one per run.
+ */
 export class SqliteStore implements Store {
   readonly #sqlite: Database.Database;
   readonly #db: SqliteDb;
-
-  readonly #anyTriggerDue: Database.Statement<[number]>;
-  readonly #anyRunReady: Database.Statement<[number]>;
-  readonly #running: Database.Statement<[], RunningRow>;
-  readonly #runningTaskIds: Database.Statement<[], number>;
-  readonly #readyInOrder: Database.Statement<[number], ReadyRow>;
-  readonly #latestRecorded: Database.Statement<
-    [],
-    { execution: number | null; run: number | null; task: number | null }
-  >;
-  readonly #nextWake: Database.Statement<[number], { run: number | null; trigger: number | null }>;
+  readonly #q: Statements;
+  readonly #immediate: (fn: () => unknown) => unknown;
 
   constructor(filename: string, options: OpenOptions = {}) {
     const { sqlite, db } = openSqlite(filename, options);
     this.#sqlite = sqlite;
     this.#db = db;
-    this.#anyTriggerDue = sqlite.prepare('SELECT 1 FROM triggers WHERE next_fire_at <= ? LIMIT 1');
-    this.#anyRunReady = sqlite.prepare("SELECT 1 FROM runs WHERE state = 'waiting' AND due_at <= ? LIMIT 1");
-    // Statements run on every wake are prepared once; the rest go through drizzle's builder.
-    this.#running = sqlite.prepare(`
-      SELECT r.id AS runId, r.execution_id AS executionId, r.attempt, r.interruptions, r.owner,
-             r.owner_host AS ownerHost, r.owner_pid AS ownerPid, r.lease_expires_at AS leaseExpiresAt,
-             t.max_retries AS maxRetries, t.retry_delay_ms AS retryDelayMs,
-             t.retry_backoff AS retryBackoff, t.retry_max_delay_ms AS retryMaxDelayMs
-      FROM runs r JOIN tasks t ON t.id = r.task_id WHERE r.state = 'running'`);
-    this.#runningTaskIds = sqlite.prepare<[], number>("SELECT task_id FROM runs WHERE state = 'running'").pluck();
-    this.#readyInOrder = sqlite.prepare(`
-      SELECT r.id AS runId, r.task_id AS taskId, r.attempt, r.interruptions, r.reason,
-             r.event_name AS eventName, r.event_payload AS eventPayload, r.due_at AS dueAt,
-             t.name, t.handler, t.paused, t.args AS argsJson, t.timeout_ms AS timeoutMs,
-             t.max_retries AS maxRetries, t.retry_delay_ms AS retryDelayMs,
-             t.retry_backoff AS retryBackoff, t.retry_max_delay_ms AS retryMaxDelayMs
-      FROM runs r INDEXED BY runs_claim_order JOIN tasks t ON t.id = r.task_id
-      WHERE r.state = 'waiting' AND r.due_at <= ?
-      ORDER BY r.priority DESC, r.due_at, r.task_id, r.id`);
-    // The newest row of each table, by primary key: no scan.
-    this.#latestRecorded = sqlite.prepare(`
-      SELECT (SELECT started_at FROM executions ORDER BY id DESC LIMIT 1) AS execution,
-             (SELECT created_at FROM runs ORDER BY id DESC LIMIT 1) AS run,
-             (SELECT max(created_at, updated_at) FROM tasks ORDER BY id DESC LIMIT 1) AS task`);
-    this.#nextWake = sqlite.prepare(`
-      SELECT (SELECT min(due_at) FROM runs WHERE state = 'waiting' AND due_at > ?) AS run,
-             (SELECT min(next_fire_at) FROM triggers WHERE next_fire_at IS NOT NULL) AS "trigger"`);
+    this.#q = prepareStatements(sqlite);
+    const transaction = sqlite.transaction((fn: () => unknown) => fn());
+    this.#immediate = (fn) => transaction.immediate(fn);
   }
 
   /**
    * Runs `fn` in a write transaction taken at BEGIN (BEGIN IMMEDIATE), so readers
    * never have to upgrade their lock. SQLite's busy timeout waits for another
    * process's lock; if that runs out, the transaction is retried a few times
-   * before the caller gets DATABASE_LOCKED.
+   * before the caller gets DATABASE_LOCKED. Drizzle queries on `db` inside `fn`
+   * run on the same connection, inside the transaction.
    */
-  async #write<T>(fn: (tx: Tx) => T): Promise<T> {
+  async #write<T>(fn: (db: SqliteDb) => T): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return this.#db.transaction(fn, { behavior: 'immediate' });
+        return this.#immediate(() => fn(this.#db)) as T;
       } catch (err) {
         const error = toDatabaseError(err);
         if (!isLocked(error) || attempt >= BUSY_ATTEMPTS) throw error;
@@ -95,36 +85,136 @@ export class SqliteStore implements Store {
     }
   }
 
-  addTask(task: NewTaskWithSchedule, now: number): Promise<{ task: Task; created: boolean }> {
-    return this.#write((tx) => {
-      const columns = {
-        name: task.name,
-        handler: task.handler,
-        description: task.description,
-        args: task.argsJson,
-        priority: task.priority,
-        timeoutMs: task.timeoutMs,
-        maxRetries: task.retryPolicy?.maxRetries ?? null,
-        retryDelayMs: task.retryPolicy?.delay ?? null,
-        retryBackoff: task.retryPolicy?.backoff ?? null,
-        retryMaxDelayMs: task.retryPolicy?.maxDelay ?? null,
-        updatedAt: now,
-      };
-      const existing = task.key === null ? undefined : tx.select().from(tasks).where(eq(tasks.key, task.key)).get();
-      if (existing) {
-        tx.update(tasks).set(columns).where(eq(tasks.id, existing.id)).run();
-        tx.update(runs).set({ priority: task.priority }).where(eq(runs.taskId, existing.id)).run();
-        syncTriggers(tx, existing.id, task.triggers);
-        return { task: readTask(tx, existing.id)!, created: false };
-      }
-      const { id } = tx
-        .insert(tasks)
-        .values({ ...columns, key: task.key, paused: task.paused, createdAt: now })
-        .returning({ id: tasks.id })
-        .get();
-      for (const state of task.triggers) insertTrigger(tx, id, state);
-      return { task: readTask(tx, id)!, created: true };
-    });
+  addTasks(batch: NewTaskWithSchedule[], now: number): Promise<{ task: Task; created: boolean }[]> {
+    return this.#write((db) => batch.map((task) => this.#addTask(db, task, now)));
+  }
+
+  #addTask(db: SqliteDb, task: NewTaskWithSchedule, now: number): { task: Task; created: boolean } {
+    const q = this.#q;
+    const retry = task.retryPolicy;
+    const existing = task.key === null ? undefined : q.taskIdByKey.get(task.key);
+    if (existing !== undefined) {
+      db.update(tasks)
+        .set({
+          name: task.name,
+          handler: task.handler,
+          description: task.description,
+          args: task.argsJson,
+          priority: task.priority,
+          timeoutMs: task.timeoutMs,
+          maxRetries: retry?.maxRetries ?? null,
+          retryDelayMs: retry?.delay ?? null,
+          retryBackoff: retry?.backoff ?? null,
+          retryMaxDelayMs: retry?.maxDelay ?? null,
+          updatedAt: now,
+        })
+        .where(eq(tasks.id, existing))
+        .run();
+      db.update(runs).set({ priority: task.priority }).where(eq(runs.taskId, existing)).run();
+      this.#syncTriggers(db, existing, task.triggers, task.priority, now);
+      return { task: readTask(db, existing)!, created: false };
+    }
+    const row: TaskRow = {
+      id: 0,
+      key: task.key,
+      name: task.name,
+      handler: task.handler,
+      description: task.description,
+      args: task.argsJson,
+      priority: task.priority,
+      timeoutMs: task.timeoutMs,
+      maxRetries: retry?.maxRetries ?? null,
+      retryDelayMs: retry?.delay ?? null,
+      retryBackoff: retry?.backoff ?? null,
+      retryMaxDelayMs: retry?.maxDelay ?? null,
+      paused: task.paused,
+      createdAt: now,
+      updatedAt: now,
+    };
+    row.id = Number(
+      q.insertTask.run(
+        row.key,
+        row.name,
+        row.handler,
+        row.description,
+        row.args,
+        row.priority,
+        row.timeoutMs,
+        row.maxRetries,
+        row.retryDelayMs,
+        row.retryBackoff,
+        row.retryMaxDelayMs,
+        row.paused ? 1 : 0,
+        now,
+        now,
+      ).lastInsertRowid,
+    );
+    // Built from what was written rather than read back: a bulk load stays one insert per row.
+    const triggerRows = task.triggers.map((state) => this.#insertTrigger(row.id, state, task.priority, now));
+    return { task: toTask(row, triggerRows), created: true };
+  }
+
+  /** A one-time trigger already due becomes a run at once, rather than at the next wake. */
+  #insertTrigger(taskId: number, state: TriggerState, priority: number, now: number): TriggerRow {
+    const { spec } = state;
+    const periodic = spec.kind === 'interval' || spec.kind === 'cron';
+    const firesNow = spec.kind === 'once' && state.nextFireAt !== null && state.nextFireAt <= now;
+    const row: TriggerRow = {
+      id: 0,
+      taskId,
+      kind: spec.kind,
+      intervalMs: spec.kind === 'interval' ? spec.interval : null,
+      cron: spec.kind === 'cron' ? spec.cron : null,
+      timezone: spec.kind === 'cron' ? spec.timezone : null,
+      jitterMs: periodic ? spec.jitter : 0,
+      misfire: periodic ? spec.misfire : null,
+      maxCatchUp: periodic ? spec.maxCatchUp : null,
+      eventName: spec.kind === 'event' ? spec.event : null,
+      delayMs: spec.kind === 'once' ? spec.delay : null,
+      at: spec.kind === 'once' ? spec.at : null,
+      anchorAt: state.anchorAt,
+      nextSlotAt: firesNow ? null : state.nextSlotAt,
+      nextFireAt: firesNow ? null : state.nextFireAt,
+      lastFiredAt: firesNow ? now : null,
+      fireCount: firesNow ? 1 : 0,
+      missedCount: 0,
+      coalescedCount: 0,
+    };
+    row.id = Number(
+      this.#q.insertTrigger.run(
+        taskId,
+        row.kind,
+        row.intervalMs,
+        row.cron,
+        row.timezone,
+        row.jitterMs,
+        row.misfire,
+        row.maxCatchUp,
+        row.eventName,
+        row.delayMs,
+        row.at,
+        row.anchorAt,
+        row.nextSlotAt,
+        row.nextFireAt,
+        row.lastFiredAt,
+        row.fireCount,
+      ).lastInsertRowid,
+    );
+    if (firesNow) this.#q.insertRun.run(taskId, row.id, 'once', null, null, priority, state.nextFireAt!, now);
+    return row;
+  }
+
+  /** On a keyed update, triggers that are unchanged keep their schedule and counters. */
+  #syncTriggers(db: SqliteDb, taskId: number, wanted: TriggerState[], priority: number, now: number): void {
+    const existing = db.select().from(triggers).where(eq(triggers.taskId, taskId)).orderBy(asc(triggers.id)).all();
+    const unmatched = [...existing];
+    for (const state of wanted) {
+      const key = specKey(state.spec);
+      const i = unmatched.findIndex((row) => specKey(specOf(row)) === key);
+      if (i >= 0) unmatched.splice(i, 1);
+      else this.#insertTrigger(taskId, state, priority, now);
+    }
+    for (const row of unmatched) db.delete(triggers).where(eq(triggers.id, row.id)).run();
   }
 
   getTask(id: number): Promise<Task | undefined> {
@@ -162,8 +252,8 @@ export class SqliteStore implements Store {
   }
 
   removeTask(id: number, now: number): Promise<boolean> {
-    return this.#write((tx) => {
-      tx.update(executions)
+    return this.#write((db) => {
+      db.update(executions)
         .set({
           status: 'cancelled',
           endedAt: now,
@@ -177,21 +267,21 @@ export class SqliteStore implements Store {
           ),
         )
         .run();
-      return tx.delete(tasks).where(eq(tasks.id, id)).run().changes > 0;
+      return db.delete(tasks).where(eq(tasks.id, id)).run().changes > 0;
     });
   }
 
   setPaused(id: number, paused: boolean, now: number): Promise<boolean> {
     return this.#write(
-      (tx) => tx.update(tasks).set({ paused, updatedAt: now }).where(eq(tasks.id, id)).run().changes > 0,
+      (db) => db.update(tasks).set({ paused, updatedAt: now }).where(eq(tasks.id, id)).run().changes > 0,
     );
   }
 
   enqueueRun(taskId: number, now: number): Promise<boolean> {
-    return this.#write((tx) => {
-      const task = tx.select({ priority: tasks.priority }).from(tasks).where(eq(tasks.id, taskId)).get();
+    return this.#write((db) => {
+      const task = db.select({ priority: tasks.priority }).from(tasks).where(eq(tasks.id, taskId)).get();
       if (!task) return false;
-      tx.insert(runs)
+      db.insert(runs)
         .values({ taskId, reason: 'manual', state: 'waiting', priority: task.priority, dueAt: now, createdAt: now })
         .run();
       return true;
@@ -199,15 +289,15 @@ export class SqliteStore implements Store {
   }
 
   fireEvent(name: string, payloadJson: string | null, now: number): Promise<number> {
-    return this.#write((tx) => {
+    return this.#write((db) => {
       // One run per listening task, even if it listens to the event twice.
-      const inserted = tx.run(sql`
+      const inserted = db.run(sql`
         INSERT INTO runs (task_id, trigger_id, reason, event_name, event_payload, state, priority, due_at, created_at)
         SELECT g.task_id, min(g.id), 'event', ${name}, ${payloadJson}, 'waiting', t.priority, ${now}, ${now}
         FROM triggers g JOIN tasks t ON t.id = g.task_id
         WHERE g.kind = 'event' AND g.event_name = ${name}
         GROUP BY g.task_id ORDER BY g.task_id`);
-      tx.update(triggers)
+      db.update(triggers)
         .set({ fireCount: sql`${triggers.fireCount} + 1`, lastFiredAt: now })
         .where(and(eq(triggers.kind, 'event'), eq(triggers.eventName, name)))
         .run();
@@ -215,184 +305,152 @@ export class SqliteStore implements Store {
     });
   }
 
-  fireDueTriggers(now: number, plan: (state: TriggerState) => FirePlan, limit: number): Promise<FireResult> {
-    // Most wakes find nothing due: a read answers that without taking the write lock.
-    if (!this.#anyTriggerDue.get(now)) {
-      return Promise.resolve({ runs: 0, broken: [] });
-    }
-    return this.#write((tx) => {
-      const due = tx
-        .select({ trigger: triggers, priority: tasks.priority })
-        .from(triggers)
-        .innerJoin(tasks, eq(tasks.id, triggers.taskId))
-        .where(sql`${triggers.nextFireAt} <= ${now}`)
-        .orderBy(asc(triggers.nextFireAt))
-        .limit(limit)
-        .all();
-      const result: FireResult = { runs: 0, broken: [] };
-      for (const { trigger: row, priority } of due) {
-        let firePlan: FirePlan;
-        try {
-          firePlan = plan(triggerState(row));
-        } catch (err) {
-          tx.update(triggers).set({ nextFireAt: null }).where(eq(triggers.id, row.id)).run();
-          result.broken.push({ triggerId: row.id, taskId: row.taskId, error: coerceError(err) });
-          continue;
-        }
-        // A periodic run that comes due while an earlier one waits or runs is
-        // coalesced; `misfire: 'all'` lets up to maxCatchUp queue.
-        const pendingLimit = row.misfire === 'all' ? (row.maxCatchUp ?? 1) : 1;
-        const pending = tx.select({ n: count() }).from(runs).where(eq(runs.triggerId, row.id)).get()?.n ?? 0;
-        const fires = firePlan.fires.slice(0, Math.max(0, pendingLimit - pending));
-        for (const dueAt of fires) {
-          tx.insert(runs)
-            .values({
-              taskId: row.taskId,
-              triggerId: row.id,
-              reason: row.kind,
-              state: 'waiting',
-              priority,
-              dueAt,
-              createdAt: now,
-            })
-            .run();
-        }
-        tx.update(triggers)
-          .set({
-            nextSlotAt: firePlan.nextSlotAt,
-            nextFireAt: firePlan.nextFireAt,
-            lastFiredAt: fires.length > 0 ? now : row.lastFiredAt,
-            fireCount: row.fireCount + fires.length,
-            missedCount: row.missedCount + firePlan.missed,
-            coalescedCount: row.coalescedCount + firePlan.fires.length - fires.length,
-          })
-          .where(eq(triggers.id, row.id))
-          .run();
-        result.runs += fires.length;
-      }
-      return result;
-    });
-  }
-
-  claimRuns({ now, limit, handlers, owner, leaseUntil }: ClaimParams): Promise<ClaimedRun[]> {
-    if (limit <= 0 || handlers.length === 0) return Promise.resolve([]);
-    if (!this.#anyRunReady.get(now)) {
-      return Promise.resolve([]);
-    }
-    return this.#write((tx) => {
-      // Ready runs in claim order, straight from the runs_claim_order index: highest
-      // priority first, then the run due first, then task id. A task offers only its
-      // first ready run, and none while it already runs (no overlap); the walk stops
-      // as soon as enough runs are chosen.
-      const running = new Set(this.#runningTaskIds.all());
-      const allowed = new Set(handlers);
-      const seen = new Set<number>();
-      const ready: ReadyRow[] = [];
-      for (const row of this.#readyInOrder.iterate(now)) {
-        if (seen.has(row.taskId)) continue;
-        seen.add(row.taskId);
-        if (row.paused || running.has(row.taskId) || !allowed.has(row.handler)) continue;
-        ready.push(row);
-        if (ready.length === limit) break;
-      }
-      return ready.map((row): ClaimedRun => {
-        const { id: executionId } = tx
-          .insert(executions)
-          .values({
-            taskId: row.taskId,
-            taskName: row.name,
-            runId: row.runId,
-            attempt: row.attempt,
-            status: 'running',
-            reason: row.reason,
-            eventName: row.eventName,
-            eventPayload: row.eventPayload,
-            scheduledAt: row.dueAt,
-            startedAt: now,
-            owner: owner.id,
-          })
-          .returning({ id: executions.id })
-          .get();
-        tx.update(runs)
-          .set({
-            state: 'running',
-            executionId,
-            owner: owner.id,
-            ownerHost: owner.host,
-            ownerPid: owner.pid,
-            leaseExpiresAt: leaseUntil,
-          })
-          .where(eq(runs.id, row.runId))
-          .run();
-        return {
-          runId: row.runId,
-          executionId,
-          attempt: row.attempt,
-          interruptions: row.interruptions,
-          reason: row.reason,
-          event: row.eventName === null ? null : { name: row.eventName, payload: parseJson(row.eventPayload) },
-          dueAt: row.dueAt,
-          startedAt: now,
-          task: {
-            id: row.taskId,
-            name: row.name,
-            handler: row.handler,
-            argsJson: row.argsJson,
-            timeoutMs: row.timeoutMs,
-            retryPolicy: retryPolicyOf(row),
-          },
-        };
-      });
+  cycle(params: CycleParams): Promise<CycleResult> {
+    const { now, completions, claim } = params;
+    const q = this.#q;
+    const wantClaims = claim !== null && claim.limit > 0 && claim.handlers.length > 0;
+    const work =
+      completions.length > 0 ||
+      q.anyTriggerDue.get(now) !== undefined ||
+      (wantClaims && q.anyRunReady.get(now) !== undefined);
+    const empty: FireResult = { runs: 0, broken: [] };
+    if (!work) return this.#read(() => ({ completed: [], fired: empty, claims: [], nextWakeAt: this.#nextWake(now) }));
+    return this.#write(() => {
+      const completed = completions.map((completion) => this.#complete(completion));
+      const fired = this.#fireDue(now, params.plan, params.triggerLimit);
+      const claims = wantClaims ? this.#claim({ ...claim, now }) : [];
+      return { completed, fired, claims, nextWakeAt: this.#nextWake(now) };
     });
   }
 
   completeRun(params: CompleteRunParams): Promise<boolean> {
-    const { runId, executionId, owner, next } = params;
-    return this.#write((tx) => {
-      // Guarded by state and owner: a run recovered from a process that was
-      // presumed dead, or cancelled by removeTask, is not written over.
-      const recorded = tx
-        .update(executions)
-        .set({
-          status: params.status,
-          endedAt: params.endedAt,
-          durationMs: params.usage?.durationMs ?? sql`${params.endedAt} - ${executions.startedAt}`,
-          error: params.error,
-          result: params.resultJson,
-          cpuUserUs: params.usage?.cpuUserUs ?? null,
-          cpuSystemUs: params.usage?.cpuSystemUs ?? null,
-          rssBytes: params.usage?.rssBytes ?? null,
-        })
-        .where(and(eq(executions.id, executionId), eq(executions.status, 'running'), eq(executions.owner, owner)))
-        .run();
-      if (recorded.changes === 0) return false;
-      const mine = and(eq(runs.id, runId), eq(runs.state, 'running'), eq(runs.owner, owner));
-      if (next.kind === 'again') {
-        tx.update(runs)
-          .set({
-            state: 'waiting',
-            dueAt: next.dueAt,
-            attempt: next.attempt,
-            interruptions: next.interruptions,
-            executionId: null,
-            owner: null,
-            ownerHost: null,
-            ownerPid: null,
-            leaseExpiresAt: null,
-          })
-          .where(mine)
-          .run();
-        return true;
+    return this.#write(() => this.#complete(params));
+  }
+
+  #fireDue(now: number, plan: (state: TriggerState) => FirePlan, limit: number): FireResult {
+    const q = this.#q;
+    const result: FireResult = { runs: 0, broken: [] };
+    for (const row of q.dueTriggers.all(now, limit)) {
+      let firePlan: FirePlan;
+      try {
+        firePlan = plan(triggerState(row));
+      } catch (err) {
+        q.disableTrigger.run(row.id);
+        result.broken.push({ triggerId: row.id, taskId: row.taskId, error: coerceError(err) });
+        continue;
       }
-      const taskId = tx.delete(runs).where(mine).returning({ taskId: runs.taskId }).get()?.taskId;
-      if (taskId !== undefined) removeIfSpent(tx, taskId);
-      return true;
+      // A periodic run that comes due while an earlier one waits or runs is
+      // coalesced; `misfire: 'all'` lets up to maxCatchUp queue.
+      const pendingLimit = row.misfire === 'all' ? (row.maxCatchUp ?? 1) : 1;
+      const room =
+        row.kind === 'once' ? firePlan.fires.length : Math.max(0, pendingLimit - q.pendingOfTrigger.get(row.id)!);
+      const fires = firePlan.fires.slice(0, room);
+      for (const dueAt of fires) q.insertRun.run(row.taskId, row.id, row.kind, null, null, row.priority, dueAt, now);
+      q.advanceTrigger.run(
+        firePlan.nextSlotAt,
+        firePlan.nextFireAt,
+        fires.length > 0 ? now : row.lastFiredAt,
+        fires.length,
+        firePlan.missed,
+        firePlan.fires.length - fires.length,
+        row.id,
+      );
+      result.runs += fires.length;
+    }
+    return result;
+  }
+
+  /**
+   * Walks ready runs in claim order: highest priority first, then the run due
+   * first, then task id. A task offers only its first ready run, and none while it
+   * already runs (no overlap); the walk stops as soon as enough runs are chosen.
+   */
+  #claim({ now, limit, handlers, owner, leaseUntil }: ClaimParams): ClaimedRun[] {
+    const q = this.#q;
+    const running = new Set(q.runningTaskIds.all());
+    const allowed = new Set(handlers);
+    const seen = new Set<number>();
+    const ready: ReadyRow[] = [];
+    for (const row of q.readyInOrder.iterate(now)) {
+      if (seen.has(row.taskId)) continue;
+      seen.add(row.taskId);
+      if (row.paused || running.has(row.taskId) || !allowed.has(row.handler)) continue;
+      ready.push(row);
+      if (ready.length === limit) break;
+    }
+    return ready.map((row): ClaimedRun => {
+      const executionId = Number(
+        q.insertExecution.run(
+          row.taskId,
+          row.name,
+          row.runId,
+          row.attempt,
+          row.reason,
+          row.eventName,
+          row.eventPayload,
+          row.dueAt,
+          now,
+          owner.id,
+        ).lastInsertRowid,
+      );
+      q.markRunning.run(executionId, owner.id, owner.host, owner.pid, leaseUntil, row.runId);
+      return {
+        runId: row.runId,
+        executionId,
+        attempt: row.attempt,
+        interruptions: row.interruptions,
+        reason: row.reason,
+        event: row.eventName === null ? null : { name: row.eventName, payload: parseJson(row.eventPayload) },
+        dueAt: row.dueAt,
+        startedAt: now,
+        task: {
+          id: row.taskId,
+          name: row.name,
+          handler: row.handler,
+          argsJson: row.argsJson,
+          timeoutMs: row.timeoutMs,
+          retryPolicy: retryPolicyOf(row),
+        },
+      };
     });
+  }
+
+  /** Records an attempt's end and the run's fate, if the run is still running under `owner`. */
+  #complete(params: CompleteRunParams): boolean {
+    const q = this.#q;
+    const { runId, owner, next, usage } = params;
+    const recorded = q.finishExecution.run(
+      params.status,
+      params.endedAt,
+      usage?.durationMs ?? null,
+      params.endedAt,
+      params.error,
+      params.resultJson,
+      usage?.cpuUserUs ?? null,
+      usage?.cpuSystemUs ?? null,
+      usage?.rssBytes ?? null,
+      params.executionId,
+      owner,
+    );
+    if (recorded.changes === 0) return false;
+    if (next.kind === 'again') {
+      q.requeueRun.run(next.dueAt, next.attempt, next.interruptions, runId, owner);
+      return true;
+    }
+    const taskId = q.deleteRun.get(runId, owner);
+    if (taskId !== undefined) q.removeIfSpent.run(taskId, taskId, taskId, taskId);
+    return true;
+  }
+
+  #nextWake(now: number): number | null {
+    const row = this.#q.nextWake.get(now)!;
+    const times = [row.run, row.trigger].filter((t): t is number => t !== null);
+    return times.length === 0 ? null : Math.min(...times);
   }
 
   runningRuns(): Promise<RunningRun[]> {
     return this.#read(() =>
-      this.#running.all().map((row) => ({
+      this.#q.runningRuns.all().map((row) => ({
         runId: row.runId,
         executionId: row.executionId ?? 0,
         attempt: row.attempt,
@@ -455,17 +513,9 @@ export class SqliteStore implements Store {
 
   latestRecordedTime(): Promise<number | null> {
     return this.#read(() => {
-      const row = this.#latestRecorded.get()!;
+      const row = this.#q.latestRecorded.get()!;
       const times = [row.execution, row.run, row.task].filter((t): t is number => t !== null);
       return times.length === 0 ? null : Math.max(...times);
-    });
-  }
-
-  nextWakeAt(now: number): Promise<number | null> {
-    return this.#read(() => {
-      const row = this.#nextWake.get(now)!;
-      const times = [row.run, row.trigger].filter((t): t is number => t !== null);
-      return times.length === 0 ? null : Math.min(...times);
     });
   }
 
@@ -507,83 +557,7 @@ export class SqliteStore implements Store {
   }
 }
 
-type RunningRow = RetryColumns & {
-  runId: number;
-  executionId: number | null;
-  attempt: number;
-  interruptions: number;
-  owner: string | null;
-  ownerHost: string | null;
-  ownerPid: number | null;
-  leaseExpiresAt: number | null;
-};
-
-interface ReadyRow {
-  runId: number;
-  paused: number;
-  taskId: number;
-  attempt: number;
-  interruptions: number;
-  reason: RunReason;
-  eventName: string | null;
-  eventPayload: string | null;
-  dueAt: number;
-  name: string;
-  handler: string;
-  argsJson: string;
-  timeoutMs: number | null;
-  maxRetries: number | null;
-  retryDelayMs: number | null;
-  retryBackoff: 'fixed' | 'exponential' | null;
-  retryMaxDelayMs: number | null;
-}
-
-/** A task whose triggers are all one-time and spent, with no run left, has done its work. */
-function removeIfSpent(tx: Tx, taskId: number): void {
-  tx.run(sql`
-    DELETE FROM tasks WHERE id = ${taskId}
-      AND EXISTS (SELECT 1 FROM triggers WHERE task_id = ${taskId})
-      AND NOT EXISTS (SELECT 1 FROM triggers WHERE task_id = ${taskId}
-                      AND (kind <> 'once' OR next_fire_at IS NOT NULL))
-      AND NOT EXISTS (SELECT 1 FROM runs WHERE task_id = ${taskId})`);
-}
-
-function insertTrigger(tx: Tx, taskId: number, state: TriggerState): void {
-  const { spec } = state;
-  tx.insert(triggers)
-    .values({
-      taskId,
-      kind: spec.kind,
-      intervalMs: spec.kind === 'interval' ? spec.interval : null,
-      cron: spec.kind === 'cron' ? spec.cron : null,
-      timezone: spec.kind === 'cron' ? spec.timezone : null,
-      jitterMs: spec.kind === 'interval' || spec.kind === 'cron' ? spec.jitter : 0,
-      misfire: spec.kind === 'interval' || spec.kind === 'cron' ? spec.misfire : null,
-      maxCatchUp: spec.kind === 'interval' || spec.kind === 'cron' ? spec.maxCatchUp : null,
-      eventName: spec.kind === 'event' ? spec.event : null,
-      delayMs: spec.kind === 'once' ? spec.delay : null,
-      at: spec.kind === 'once' ? spec.at : null,
-      anchorAt: state.anchorAt,
-      nextSlotAt: state.nextSlotAt,
-      nextFireAt: state.nextFireAt,
-    })
-    .run();
-}
-
-/** On a keyed update, triggers that are unchanged keep their schedule and counters. */
-function syncTriggers(tx: Tx, taskId: number, wanted: TriggerState[]): void {
-  const existing = tx.select().from(triggers).where(eq(triggers.taskId, taskId)).orderBy(asc(triggers.id)).all();
-  const unmatched = [...existing];
-  for (const state of wanted) {
-    const key = specKey(state.spec);
-    const i = unmatched.findIndex((row) => specKey(specOf(row)) === key);
-    if (i >= 0) unmatched.splice(i, 1);
-    else insertTrigger(tx, taskId, state);
-  }
-  for (const row of unmatched) tx.delete(triggers).where(eq(triggers.id, row.id)).run();
-}
-
-function readTask(db: SqliteDb | Tx, id: number): Task | undefined {
+function readTask(db: SqliteDb, id: number): Task | undefined {
   const row = db.select().from(tasks).where(eq(tasks.id, id)).get();
   if (!row) return undefined;
   return toTask(row, db.select().from(triggers).where(eq(triggers.taskId, id)).orderBy(asc(triggers.id)).all());

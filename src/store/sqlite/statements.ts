@@ -1,0 +1,237 @@
+import type Database from 'better-sqlite3';
+import type { RunReason } from '../../execution.js';
+import type { RetryColumns, TriggerRow } from './rows.js';
+
+// The statements of the hot path (every wake, every run), prepared once per
+// connection. Everything else goes through drizzle's query builder in store.ts.
+
+/** Trigger columns under the names drizzle gives them, so rows.ts maps both alike. */
+const TRIGGER_COLUMNS = `g.id, g.task_id AS taskId, g.kind, g.interval_ms AS intervalMs, g.cron, g.timezone,
+  g.jitter_ms AS jitterMs, g.misfire, g.max_catch_up AS maxCatchUp, g.event_name AS eventName,
+  g.delay_ms AS delayMs, g.at, g.anchor_at AS anchorAt, g.next_slot_at AS nextSlotAt,
+  g.next_fire_at AS nextFireAt, g.last_fired_at AS lastFiredAt, g.fire_count AS fireCount,
+  g.missed_count AS missedCount, g.coalesced_count AS coalescedCount`;
+
+const RETRY_COLUMNS = `t.max_retries AS maxRetries, t.retry_delay_ms AS retryDelayMs,
+  t.retry_backoff AS retryBackoff, t.retry_max_delay_ms AS retryMaxDelayMs`;
+
+export type ReadyRow = RetryColumns & {
+  runId: number;
+  taskId: number;
+  attempt: number;
+  interruptions: number;
+  reason: RunReason;
+  eventName: string | null;
+  eventPayload: string | null;
+  dueAt: number;
+  name: string;
+  handler: string;
+  paused: number;
+  argsJson: string;
+  timeoutMs: number | null;
+};
+
+export type RunningRow = RetryColumns & {
+  runId: number;
+  executionId: number | null;
+  attempt: number;
+  interruptions: number;
+  owner: string | null;
+  ownerHost: string | null;
+  ownerPid: number | null;
+  leaseExpiresAt: number | null;
+};
+
+/** @internal */
+export type Statements = ReturnType<typeof prepareStatements>;
+
+/** A prepared statement, under a name that declaration files can use. */
+export type Stmt<P extends unknown[] = [], R = unknown> = Database.Statement<P, R>;
+
+function prepare<P extends unknown[] = [], R = unknown>(db: Database.Database, source: string): Stmt<P, R> {
+  return db.prepare<P, R>(source);
+}
+
+/** A statement that returns the first column's value instead of a row object. */
+function pluck<P extends unknown[], R>(db: Database.Database, source: string): Stmt<P, R> {
+  return db.prepare<P, R>(source).pluck();
+}
+
+/** @internal */
+export function prepareStatements(db: Database.Database) {
+  return {
+    // Most wakes find nothing due: these answer that without the write lock.
+    anyTriggerDue: prepare<[number]>(db, 'SELECT 1 FROM triggers WHERE next_fire_at <= ? LIMIT 1'),
+    anyRunReady: prepare<[number]>(db, "SELECT 1 FROM runs WHERE state = 'waiting' AND due_at <= ? LIMIT 1"),
+
+    dueTriggers: prepare<[number, number], TriggerRow & { priority: number }>(
+      db,
+      `
+      SELECT ${TRIGGER_COLUMNS}, t.priority
+      FROM triggers g JOIN tasks t ON t.id = g.task_id
+      WHERE g.next_fire_at <= ? ORDER BY g.next_fire_at LIMIT ?`,
+    ),
+    pendingOfTrigger: pluck<[number], number>(db, 'SELECT count(*) FROM runs WHERE trigger_id = ?'),
+    advanceTrigger: prepare<[number | null, number | null, number | null, number, number, number, number]>(
+      db,
+      `
+      UPDATE triggers SET next_slot_at = ?, next_fire_at = ?, last_fired_at = ?,
+        fire_count = fire_count + ?, missed_count = missed_count + ?, coalesced_count = coalesced_count + ?
+      WHERE id = ?`,
+    ),
+    disableTrigger: prepare<[number]>(db, 'UPDATE triggers SET next_fire_at = NULL WHERE id = ?'),
+    insertRun: prepare<[number, number | null, RunReason, string | null, string | null, number, number, number]>(
+      db,
+      `
+      INSERT INTO runs (task_id, trigger_id, reason, event_name, event_payload, state, priority, due_at, created_at)
+      VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?, ?)`,
+    ),
+
+    runningTaskIds: pluck<[], number>(db, "SELECT task_id FROM runs WHERE state = 'running'"),
+    // Ready runs in claim order, walked along the runs_claim_order index.
+    readyInOrder: prepare<[number], ReadyRow>(
+      db,
+      `
+      SELECT r.id AS runId, r.task_id AS taskId, r.attempt, r.interruptions, r.reason,
+             r.event_name AS eventName, r.event_payload AS eventPayload, r.due_at AS dueAt,
+             t.name, t.handler, t.paused, t.args AS argsJson, t.timeout_ms AS timeoutMs, ${RETRY_COLUMNS}
+      FROM runs r INDEXED BY runs_claim_order JOIN tasks t ON t.id = r.task_id
+      WHERE r.state = 'waiting' AND r.due_at <= ?
+      ORDER BY r.priority DESC, r.due_at, r.task_id, r.id`,
+    ),
+    insertExecution: prepare<
+      [number, string, number, number, RunReason, string | null, string | null, number, number, string]
+    >(
+      db,
+      `
+      INSERT INTO executions (task_id, task_name, run_id, attempt, status, reason, event_name, event_payload,
+                              scheduled_at, started_at, owner)
+      VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
+    ),
+    markRunning: prepare<[number, string, string, number, number, number]>(
+      db,
+      `
+      UPDATE runs SET state = 'running', execution_id = ?, owner = ?, owner_host = ?, owner_pid = ?,
+                      lease_expires_at = ?
+      WHERE id = ?`,
+    ),
+
+    // Every change to a running run names the state and owner it expects, so a
+    // run recovered from a process presumed dead is never written over.
+    finishExecution: prepare<
+      [
+        string,
+        number,
+        number | null,
+        number,
+        string | null,
+        string | null,
+        number | null,
+        number | null,
+        number | null,
+        number,
+        string,
+      ]
+    >(
+      db,
+      `
+      UPDATE executions SET status = ?, ended_at = ?, duration_ms = coalesce(?, ? - started_at), error = ?,
+                            result = ?, cpu_user_us = ?, cpu_system_us = ?, rss_bytes = ?
+      WHERE id = ? AND status = 'running' AND owner = ?`,
+    ),
+    requeueRun: prepare<[number, number, number, number, string]>(
+      db,
+      `
+      UPDATE runs SET state = 'waiting', due_at = ?, attempt = ?, interruptions = ?, execution_id = NULL,
+                      owner = NULL, owner_host = NULL, owner_pid = NULL, lease_expires_at = NULL
+      WHERE id = ? AND state = 'running' AND owner = ?`,
+    ),
+    deleteRun: pluck<[number, string], number>(
+      db,
+      "DELETE FROM runs WHERE id = ? AND state = 'running' AND owner = ? RETURNING task_id",
+    ),
+    // A task whose triggers are all one-time and spent, with no run left, has done its work.
+    removeIfSpent: prepare<[number, number, number, number]>(
+      db,
+      `
+      DELETE FROM tasks WHERE id = ?
+        AND EXISTS (SELECT 1 FROM triggers WHERE task_id = ?)
+        AND NOT EXISTS (SELECT 1 FROM triggers WHERE task_id = ? AND (kind <> 'once' OR next_fire_at IS NOT NULL))
+        AND NOT EXISTS (SELECT 1 FROM runs WHERE task_id = ?)`,
+    ),
+
+    runningRuns: prepare<[], RunningRow>(
+      db,
+      `
+      SELECT r.id AS runId, r.execution_id AS executionId, r.attempt, r.interruptions, r.owner,
+             r.owner_host AS ownerHost, r.owner_pid AS ownerPid, r.lease_expires_at AS leaseExpiresAt, ${RETRY_COLUMNS}
+      FROM runs r JOIN tasks t ON t.id = r.task_id WHERE r.state = 'running'`,
+    ),
+    nextWake: prepare<[number], { run: number | null; trigger: number | null }>(
+      db,
+      `
+      SELECT (SELECT min(due_at) FROM runs WHERE state = 'waiting' AND due_at > ?) AS run,
+             (SELECT min(next_fire_at) FROM triggers WHERE next_fire_at IS NOT NULL) AS "trigger"`,
+    ),
+    // The newest row of each table, by primary key: no scan.
+    latestRecorded: prepare<[], { execution: number | null; run: number | null; task: number | null }>(
+      db,
+      `
+      SELECT (SELECT started_at FROM executions ORDER BY id DESC LIMIT 1) AS execution,
+             (SELECT created_at FROM runs ORDER BY id DESC LIMIT 1) AS run,
+             (SELECT max(created_at, updated_at) FROM tasks ORDER BY id DESC LIMIT 1) AS task`,
+    ),
+
+    insertTask: prepare<
+      [
+        string | null,
+        string,
+        string,
+        string | null,
+        string,
+        number,
+        number | null,
+        number | null,
+        number | null,
+        string | null,
+        number | null,
+        number,
+        number,
+        number,
+      ]
+    >(
+      db,
+      `
+      INSERT INTO tasks (key, name, handler, description, args, priority, timeout_ms, max_retries, retry_delay_ms,
+                         retry_backoff, retry_max_delay_ms, paused, created_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    taskIdByKey: pluck<[string], number>(db, 'SELECT id FROM tasks WHERE key = ?'),
+    insertTrigger: prepare<
+      [
+        number,
+        string,
+        number | null,
+        string | null,
+        string | null,
+        number,
+        string | null,
+        number | null,
+        string | null,
+        number | null,
+        number | null,
+        number,
+        number | null,
+        number | null,
+        number | null,
+        number,
+      ]
+    >(
+      db,
+      `
+      INSERT INTO triggers (task_id, kind, interval_ms, cron, timezone, jitter_ms, misfire, max_catch_up, event_name,
+                            delay_ms, at, anchor_at, next_slot_at, next_fire_at, last_fired_at, fire_count)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+  };
+}
