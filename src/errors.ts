@@ -16,10 +16,13 @@ export class BackgroundTasksError extends Error {
 export class ValidationError extends BackgroundTasksError {
   /** The offending field, as a path into the input (`retryPolicy.delay`, `triggers[1].cron`). */
   readonly field: string;
+  /** What is wrong with it, without the field's name. */
+  readonly reason: string;
 
-  constructor(field: string, message: string, options?: ErrorOptions) {
-    super('INVALID_ARGUMENT', `${field}: ${message}`, options);
+  constructor(field: string, reason: string, options?: ErrorOptions) {
+    super('INVALID_ARGUMENT', `${field}: ${reason}`, options);
     this.field = field;
+    this.reason = reason;
   }
 }
 

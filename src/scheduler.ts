@@ -6,12 +6,13 @@ import type { SchedulerEventMap } from './events.js';
 import type { Execution, ExecutionFilter } from './execution.js';
 import { toJson } from './json.js';
 import type { Handler } from './runtime/executor.js';
+import { Batcher } from './runtime/batcher.js';
 import { Loop } from './runtime/loop.js';
 import { createOwner } from './runtime/owner.js';
 import type { Durability } from './store/sqlite/open.js';
 import { SqliteStore } from './store/sqlite/store.js';
 import type { Store } from './store/store.js';
-import { validateDefinition, type Task, type TaskDefinition } from './task.js';
+import { validateDefinition, type NewTaskWithSchedule, type Task, type TaskDefinition } from './task.js';
 import { MAX_EVENT_NAME_LENGTH } from './triggers/event.js';
 import { initialState } from './triggers/schedule.js';
 import { describe, integerIn, nonEmptyString, oneOf } from './validate.js';
@@ -50,6 +51,8 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   readonly #logger: Logger;
   readonly #handlers = new Map<string, Handler>();
   readonly #loop: Loop;
+  /** Concurrent addTask calls share one transaction. */
+  readonly #adds: Batcher<NewTaskWithSchedule, { task: Task; created: boolean }>;
   #closed = false;
 
   constructor(options: SchedulerOptions) {
@@ -63,6 +66,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? pino({ name: 'background-tasks', level: 'warn' });
     this.#store = new SqliteStore(database, { durability });
+    this.#adds = new Batcher((tasks) => this.#store.addTasks(tasks, this.#clock.now()));
     this.#loop = new Loop({
       store: this.#store,
       clock: this.#clock,
@@ -87,14 +91,38 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   /** Adds a task, or updates the task with the same `key`, keeping its schedule, counters and history. */
   async addTask(definition: TaskDefinition): Promise<Task> {
     this.#assertOpen();
+    return this.#added(await this.#adds.submit(this.#prepare(definition)));
+  }
+
+  /**
+   * Adds (or, by key, updates) many tasks in one transaction. Every definition is
+   * checked first: if one is refused, none is written.
+   */
+  async addTasks(definitions: TaskDefinition[]): Promise<Task[]> {
+    this.#assertOpen();
+    if (!Array.isArray(definitions)) throw new ValidationError('definitions', 'must be an array of task definitions');
+    const prepared = definitions.map((definition, i) => {
+      try {
+        return this.#prepare(definition);
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err;
+        throw new ValidationError(`definitions[${i}].${err.field}`, err.reason, { cause: err });
+      }
+    });
+    const added = await this.#store.addTasks(prepared, this.#clock.now());
+    return added.map((result) => this.#added(result));
+  }
+
+  #prepare(definition: TaskDefinition): NewTaskWithSchedule {
     const task = validateDefinition(definition);
     const now = this.#clock.now();
-    const triggers = task.triggers.map((spec) => initialState(spec, now, Math.random));
-    const [added] = await this.#store.addTasks([{ ...task, triggers }], now);
-    const { task: stored, created } = added!;
-    this.emit(created ? 'task:added' : 'task:updated', stored);
+    return { ...task, triggers: task.triggers.map((spec) => initialState(spec, now, Math.random)) };
+  }
+
+  #added({ task, created }: { task: Task; created: boolean }): Task {
+    this.emit(created ? 'task:added' : 'task:updated', task);
     this.#loop.wake();
-    return stored;
+    return task;
   }
 
   /** Removes a task and its pending runs; a running attempt is aborted and recorded `cancelled`. History stays. */

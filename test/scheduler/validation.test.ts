@@ -84,3 +84,21 @@ describe('other bad input', () => {
     expect(read?.triggers[0]).toMatchObject({ kind: 'event', event: name });
   });
 });
+
+describe('addTasks', () => {
+  test('adds many tasks in one call, in order', async () => {
+    const { scheduler } = createHarness();
+    const tasks = await scheduler.addTasks([...Array(100).keys()].map((i) => ({ name: `t${i}`, args: i })));
+    expect(tasks.map((t) => t.args)).toEqual([...Array(100).keys()]);
+    expect(await scheduler.listTasks()).toHaveLength(100);
+  });
+
+  test('refuses the whole batch if one definition is bad, naming its index, and writes nothing', async () => {
+    const { scheduler } = createHarness();
+    const error = await scheduler
+      .addTasks([{ name: 'ok' }, { name: 'bad', priority: 0.5 }])
+      .catch((err: unknown) => err);
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'definitions[1].priority' });
+    expect(await scheduler.listTasks()).toEqual([]);
+  });
+});
