@@ -9,7 +9,14 @@ export type Emit = <K extends keyof SchedulerEventMap>(event: K, ...args: Schedu
  * Tells listeners and the log how a recorded attempt ended: successes at debug,
  * retries and interruptions at warn, final failures at error.
  */
-export function announce(emit: Emit, logger: Logger, claim: ClaimedRun, outcome: Outcome, decision: Decision): void {
+export function announce(
+  emit: Emit,
+  root: Logger,
+  logger: () => Logger,
+  claim: ClaimedRun,
+  outcome: Outcome,
+  decision: Decision,
+): void {
   const error = 'error' in outcome ? outcome.error : null;
   const event: ExecutionEvent = {
     ...executionEvent(claim, decision.status),
@@ -18,19 +25,19 @@ export function announce(emit: Emit, logger: Logger, claim: ClaimedRun, outcome:
     nextAttemptAt: decision.next.kind === 'again' ? decision.next.dueAt : null,
   };
   if (decision.status === 'succeeded') {
-    logger.debug('execution succeeded');
+    if (root.isLevelEnabled('debug')) logger().debug('execution succeeded');
     emit('execution:succeeded', event);
   } else if (decision.status === 'failed' && decision.retryAt !== null) {
-    logger.warn({ err: error, nextAttemptAt: decision.retryAt }, 'execution failed; retrying');
+    logger().warn({ err: error, nextAttemptAt: decision.retryAt }, 'execution failed; retrying');
     emit('execution:retrying', event);
   } else if (decision.status === 'failed') {
-    logger.error({ err: error }, 'execution failed');
+    logger().error({ err: error }, 'execution failed');
     emit('execution:failed', event);
   } else if (decision.status === 'interrupted') {
-    logger.warn({ err: error }, 'execution interrupted; it runs again at the next start');
+    logger().warn({ err: error }, 'execution interrupted; it runs again at the next start');
     emit('execution:interrupted', event);
   } else {
-    logger.info('execution cancelled: its task was removed');
+    logger().info('execution cancelled: its task was removed');
     emit('execution:cancelled', event);
   }
   emit('execution:finished', event);

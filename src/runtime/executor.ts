@@ -33,7 +33,7 @@ export interface RunningAttempt {
   end(outcome: Outcome): void;
 }
 
-export function startAttempt(claim: ClaimedRun, handler: Handler, logger: Logger, clock: Clock): RunningAttempt {
+export function startAttempt(claim: ClaimedRun, handler: Handler, logger: () => Logger, clock: Clock): RunningAttempt {
   const controller = new AbortController();
   let resolve!: (outcome: Outcome) => void;
   const done = new Promise<Outcome>((r) => (resolve = r));
@@ -64,7 +64,9 @@ export function startAttempt(claim: ClaimedRun, handler: Handler, logger: Logger
     attempt: claim.attempt,
     event: claim.event,
     signal: controller.signal,
-    logger,
+    get logger() {
+      return logger();
+    },
   };
   const args = JSON.parse(claim.task.argsJson) as JsonValue;
   // The handler is called inside a promise chain so a synchronous throw is an ordinary rejection.

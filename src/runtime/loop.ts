@@ -226,13 +226,16 @@ export class Loop {
   #launch(claim: ClaimedRun): void {
     const { handlers, clock, logger: root } = this.#deps;
     const handler = handlers.get(claim.task.handler)!;
-    const logger = root.child({
-      taskId: claim.task.id,
-      taskName: claim.task.name,
-      executionId: claim.executionId,
-      attempt: claim.attempt,
-    });
-    logger.debug({ reason: claim.reason }, 'execution started');
+    // The child logger is made on first use: most runs of a quiet scheduler never log.
+    let child: Logger | undefined;
+    const logger = () =>
+      (child ??= root.child({
+        taskId: claim.task.id,
+        taskName: claim.task.name,
+        executionId: claim.executionId,
+        attempt: claim.attempt,
+      }));
+    if (root.isLevelEnabled('debug')) logger().debug({ reason: claim.reason }, 'execution started');
     this.#deps.emit('execution:started', executionEvent(claim, 'running'));
     const before = { cpu: process.cpuUsage(), at: performance.now() };
     const attempt = startAttempt(claim, handler, logger, clock);
@@ -241,7 +244,12 @@ export class Loop {
   }
 
   /** Queues the end of an attempt for the next wake, which records it, and frees its slot. */
-  #record(claim: ClaimedRun, outcome: Outcome, before: { cpu: NodeJS.CpuUsage; at: number }, logger: Logger): void {
+  #record(
+    claim: ClaimedRun,
+    outcome: Outcome,
+    before: { cpu: NodeJS.CpuUsage; at: number },
+    logger: () => Logger,
+  ): void {
     const { clock, owner } = this.#deps;
     const cpu = process.cpuUsage(before.cpu);
     const durationMs = Math.round(performance.now() - before.at);
@@ -256,12 +264,14 @@ export class Loop {
       endedAt: now,
       error: decision.error,
       resultJson,
-      usage: { durationMs, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, rssBytes: process.memoryUsage.rss() },
+      usage: { durationMs, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, rssBytes: sampledRss() },
       next: decision.next,
     };
     // A cancelled attempt was already recorded by removeTask; it is announced all the same.
     const tell = (written: boolean) => {
-      if (written || outcome.status === 'cancelled') announce(this.#deps.emit, logger, claim, outcome, decision);
+      if (written || outcome.status === 'cancelled') {
+        announce(this.#deps.emit, this.#deps.logger, logger, claim, outcome, decision);
+      }
     };
     this.#finished.push({ params, tell });
     this.#inFlight.delete(claim.executionId);
@@ -345,13 +355,25 @@ export class Loop {
   }
 }
 
+let rss = { bytes: 0, at: Number.NEGATIVE_INFINITY };
+
+/** The process's resident set size, read at most every 100 ms: reading it costs a file read. */
+function sampledRss(): number {
+  const now = performance.now();
+  if (now - rss.at > 100) rss = { bytes: process.memoryUsage.rss(), at: now };
+  return rss.bytes;
+}
+
 /** A result that is not JSON is not a failure of the task: it is stored as null, with a warning. */
-function resultToJson(result: unknown, logger: Logger): string | null {
+function resultToJson(result: unknown, logger: () => Logger): string | null {
   if (result === undefined) return null;
   try {
     return toJson(result, 'result');
   } catch (err) {
-    logger.warn({ err }, `the handler's result is not JSON and is stored as null: ${describeError(coerceError(err))}`);
+    logger().warn(
+      { err },
+      `the handler's result is not JSON and is stored as null: ${describeError(coerceError(err))}`,
+    );
     return null;
   }
 }

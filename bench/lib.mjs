@@ -1,0 +1,62 @@
+// Shared by the benchmark scenarios: temporary files, statistics, child processes.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url));
+
+export function tempDir() {
+  return mkdtempSync(join(tmpdir(), 'bt-bench-'));
+}
+
+export function removeDir(dir) {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+export function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** "median (min–max)" of a list of measurements. */
+export function summary(values, digits = 0) {
+  const f = (v) => v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  return `${f(median(values))} (${f(Math.min(...values))}–${f(Math.max(...values))})`;
+}
+
+/** Runs one measurement in a fresh Node process and returns the JSON it prints last. */
+export function measure(scenario, params) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', WORKER, scenario, JSON.stringify(params)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`${scenario} ${JSON.stringify(params)} exited with ${code}`));
+      resolve(JSON.parse(out.trim().split('\n').pop()));
+    });
+  });
+}
+
+/** Runs each variant `rounds` times, alternating between them, and collects the results per variant. */
+export async function alternate(rounds, variants, run) {
+  const results = new Map(variants.map((v) => [v, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const variant of variants) results.get(variant).push(await run(variant));
+  }
+  return results;
+}
+
+export function machine() {
+  const cpu = execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).toString().trim();
+  return `${cpu || 'unknown CPU'}, ${execFileSync('nproc').toString().trim()} cores, Node ${process.version}`;
+}
