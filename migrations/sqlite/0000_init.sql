@@ -21,7 +21,7 @@ CREATE TABLE `executions` (
 );
 --> statement-breakpoint
 CREATE INDEX `executions_task` ON `executions` (`task_id`,`id`);--> statement-breakpoint
-CREATE INDEX `executions_status` ON `executions` (`status`,`id`);--> statement-breakpoint
+CREATE INDEX `executions_trouble` ON `executions` (`status`,`id`) WHERE status IN ('failed', 'interrupted', 'cancelled');--> statement-breakpoint
 CREATE INDEX `executions_started` ON `executions` (`started_at`);--> statement-breakpoint
 CREATE TABLE `runs` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
@@ -47,7 +47,7 @@ CREATE TABLE `runs` (
 --> statement-breakpoint
 CREATE INDEX `runs_state_due` ON `runs` (`state`,`due_at`);--> statement-breakpoint
 CREATE INDEX `runs_claim_order` ON `runs` (`state`,"priority" DESC,`due_at`,`task_id`,`id`);--> statement-breakpoint
-CREATE INDEX `runs_task_state` ON `runs` (`task_id`,`state`);--> statement-breakpoint
+CREATE INDEX `runs_task` ON `runs` (`task_id`);--> statement-breakpoint
 CREATE INDEX `runs_trigger` ON `runs` (`trigger_id`);--> statement-breakpoint
 CREATE TABLE `tasks` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,

@@ -100,7 +100,8 @@ export const runs = sqliteTable(
   (t) => [
     index('runs_state_due').on(t.state, t.dueAt),
     index('runs_claim_order').on(t.state, sql`${t.priority} DESC`, t.dueAt, t.taskId, t.id),
-    index('runs_task_state').on(t.taskId, t.state),
+    // Not (task_id, state): an index holding state would be rewritten on every claim.
+    index('runs_task').on(t.taskId),
     index('runs_trigger').on(t.triggerId),
   ],
 );
@@ -133,7 +134,10 @@ export const executions = sqliteTable(
   },
   (t) => [
     index('executions_task').on(t.taskId, t.id),
-    index('executions_status').on(t.status, t.id),
+    // Only attempts that went wrong: the common running → succeeded path never touches it.
+    index('executions_trouble')
+      .on(t.status, t.id)
+      .where(sql`status IN ('failed', 'interrupted', 'cancelled')`),
     index('executions_started').on(t.startedAt),
   ],
 );
