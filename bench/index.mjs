@@ -3,7 +3,10 @@
 // BENCH_ROUNDS, BENCH_TASKS and BENCH_SCALE (comma-separated future-task counts) shrink or grow it.
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { alternate, machine, measure, median, percentile, removeDir, summary, tempDir } from './lib.mjs';
+import { fileURLToPath } from 'node:url';
+import { alternate, machine, measure, measureScript, median, percentile, removeDir, summary, tempDir } from './lib.mjs';
+
+const PUBLIC_CHECK = fileURLToPath(new URL('./public-check.mjs', import.meta.url));
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
@@ -42,6 +45,24 @@ try {
   }
   out();
   out('plainjob sets `synchronous=NORMAL` itself whatever the column says; its workers each run one job at a time.');
+
+  // The same workload measured a second way, through the public API only (bench/public-check.mjs).
+  out();
+  out('## Cross-check: the same throughput measured by bench/public-check.mjs (polls the API, no events)');
+  out();
+  out('| running at once | durability | bench/worker.mjs | bench/public-check.mjs | ratio |');
+  out('|---|---|---|---|---|');
+  for (const durability of ['full', 'normal']) {
+    const params = () => ({ file: file(), durability, concurrency: 64, tasks: TASKS });
+    const results = await alternate(ROUNDS, ['worker', 'check'], (how) =>
+      how === 'worker' ? measure('ours', params()) : measureScript(PUBLIC_CHECK, params()),
+    );
+    const rates = (how) => results.get(how).map((r) => r.perSecond);
+    out(
+      `| 64 | ${durability} | ${summary(rates('worker'))} | ${summary(rates('check'))} | ` +
+        `${(median(rates('check')) / median(rates('worker'))).toFixed(2)}× |`,
+    );
+  }
 
   // Enqueue.
   out();

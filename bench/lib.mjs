@@ -32,16 +32,26 @@ export function summary(values, digits = 0) {
   return `${f(median(values))} (${f(Math.min(...values))}–${f(Math.max(...values))})`;
 }
 
-/** Runs one measurement in a fresh Node process and returns the JSON it prints last. */
+/** Runs one measurement of bench/worker.mjs in a fresh Node process and returns the JSON it prints last. */
 export function measure(scenario, params) {
+  return run([WORKER, scenario, JSON.stringify(params)], scenario);
+}
+
+/** The same for a script of its own that takes its parameters as one JSON argument. */
+export function measureScript(script, params) {
+  return run([script, JSON.stringify(params)], script);
+}
+
+function run(args, scenario) {
+  const params = args.at(-1);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', WORKER, scenario, JSON.stringify(params)], {
+    const child = spawn(process.execPath, ['--expose-gc', ...args], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`${scenario} ${JSON.stringify(params)} exited with ${code}`));
+      if (code !== 0) return reject(new Error(`${scenario} ${params} exited with ${code}`));
       resolve(JSON.parse(out.trim().split('\n').pop()));
     });
   });

@@ -1,5 +1,5 @@
 import { ValidationError } from './errors.js';
-import { describe } from './validate.js';
+import { describe, wellFormed } from './validate.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -21,7 +21,11 @@ export function toJson(value: unknown, field: string): string {
 }
 
 function assertJson(value: unknown, path: string, seen: Set<object>): void {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return;
+  if (typeof value === 'string') {
+    wellFormed(value, path);
+    return;
+  }
+  if (value === null || typeof value === 'boolean') return;
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new ValidationError(path, `must be JSON: ${value} is not a JSON number`);
     return;
@@ -39,7 +43,10 @@ function assertJson(value: unknown, path: string, seen: Set<object>): void {
         `must be JSON, got ${describe(value)} (${proto?.constructor?.name ?? 'unknown'})`,
       );
     }
-    for (const [key, item] of Object.entries(value)) assertJson(item, `${path}.${key}`, seen);
+    for (const [key, item] of Object.entries(value)) {
+      wellFormed(key, `${path}.${key}`);
+      assertJson(item, `${path}.${key}`, seen);
+    }
   }
   seen.delete(value);
 }

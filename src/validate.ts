@@ -20,6 +20,14 @@ export function nonEmptyString(value: unknown, field: string, maxLength: number)
   if (value.length > maxLength) {
     throw new ValidationError(field, `must be at most ${maxLength} characters, got ${value.length}`);
   }
+  return wellFormed(value, field);
+}
+
+/** A lone UTF-16 surrogate cannot be stored as UTF-8, so it could not come back as it went in. */
+export function wellFormed(value: string, field: string): string {
+  if (!(value as string & { isWellFormed(): boolean }).isWellFormed()) {
+    throw new ValidationError(field, 'must be well-formed Unicode (it holds a lone surrogate)');
+  }
   return value;
 }
 

@@ -41,8 +41,7 @@ CREATE TABLE `runs` (
 	`owner_pid` integer,
 	`lease_expires_at` integer,
 	`created_at` integer NOT NULL,
-	FOREIGN KEY (`task_id`) REFERENCES `tasks`(`id`) ON UPDATE no action ON DELETE cascade,
-	FOREIGN KEY (`trigger_id`) REFERENCES `triggers`(`id`) ON UPDATE no action ON DELETE set null
+	FOREIGN KEY (`task_id`) REFERENCES `tasks`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
 CREATE INDEX `runs_state_due` ON `runs` (`state`,`due_at`);--> statement-breakpoint

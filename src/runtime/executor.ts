@@ -34,7 +34,18 @@ export interface RunningAttempt {
 }
 
 export function startAttempt(claim: ClaimedRun, handler: Handler, logger: () => Logger, clock: Clock): RunningAttempt {
-  const controller = new AbortController();
+  // Made when the handler first looks at ctx.signal: most short handlers never do.
+  let controller: AbortController | undefined;
+  let abortReason: Error | undefined;
+  const abort = (reason: Error): void => {
+    abortReason ??= reason;
+    controller?.abort(reason);
+  };
+  const signal = (): AbortSignal => {
+    controller ??= new AbortController();
+    if (abortReason !== undefined && !controller.signal.aborted) controller.abort(abortReason);
+    return controller.signal;
+  };
   let resolve!: (outcome: Outcome) => void;
   const done = new Promise<Outcome>((r) => (resolve = r));
   let timer: TimerHandle | undefined;
@@ -52,7 +63,7 @@ export function startAttempt(claim: ClaimedRun, handler: Handler, logger: () => 
     // fails and the slot is freed; whatever it does later is not recorded.
     timer = clock.setTimeout(() => {
       const error = new TaskTimeoutError(timeoutMs);
-      controller.abort(error);
+      abort(error);
       end({ status: 'failed', error });
     }, timeoutMs);
   }
@@ -63,7 +74,9 @@ export function startAttempt(claim: ClaimedRun, handler: Handler, logger: () => 
     executionId: claim.executionId,
     attempt: claim.attempt,
     event: claim.event,
-    signal: controller.signal,
+    get signal() {
+      return signal();
+    },
     get logger() {
       return logger();
     },
@@ -74,21 +87,20 @@ export function startAttempt(claim: ClaimedRun, handler: Handler, logger: () => 
     .then(() => handler(args, ctx))
     .then(
       (result) => end({ status: 'succeeded', result }),
-      (thrown: unknown) => end(failure(thrown, controller.signal)),
+      (thrown: unknown) => end(failure(thrown, abortReason)),
     );
 
   return {
     claim,
     done,
-    abort: (reason) => controller.abort(reason),
+    abort,
     end,
   };
 }
 
 /** A rejection after an abort is the abort's doing, not the handler's failure. */
-function failure(thrown: unknown, signal: AbortSignal): Outcome {
-  if (signal.aborted) {
-    const reason: unknown = signal.reason;
+function failure(thrown: unknown, reason: Error | undefined): Outcome {
+  if (reason !== undefined) {
     if (reason instanceof SchedulerStoppingError) return { status: 'interrupted', error: reason };
     if (reason instanceof TaskCancelledError) return { status: 'cancelled' };
     if (reason instanceof TaskTimeoutError) return { status: 'failed', error: reason };

@@ -78,7 +78,7 @@ export const runs = sqliteTable(
     taskId: integer('task_id')
       .notNull()
       .references(() => tasks.id, { onDelete: 'cascade' }),
-    triggerId: integer('trigger_id').references(() => triggers.id, { onDelete: 'set null' }),
+    triggerId: integer('trigger_id'),
     reason: text('reason', { enum: ['interval', 'cron', 'event', 'once', 'manual'] }).notNull(),
     eventName: text('event_name'),
     eventPayload: text('event_payload'),

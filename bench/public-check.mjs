@@ -1,0 +1,30 @@
+// A second, independent measurement of throughput, written against the public API
+// only and timed differently from bench/worker.mjs: no events, just start() and
+// polling executions() until every task has a recorded end. Run by bench/index.mjs;
+// alone: `node bench/public-check.mjs '{"file":"x.db","durability":"full","concurrency":64,"tasks":20000}'`.
+import { pino } from 'pino';
+import { OneTimeTrigger, Scheduler } from 'background-tasks';
+
+const { file, durability, concurrency, tasks } = JSON.parse(process.argv[2]);
+const scheduler = new Scheduler({
+  database: file,
+  durability,
+  maxRunningTasks: concurrency,
+  logger: pino({ level: 'silent' }),
+});
+scheduler.register('noop', () => {});
+const definitions = Array.from({ length: tasks }, () => ({
+  name: 'noop',
+  triggers: [new OneTimeTrigger({ delay: 0 })],
+}));
+for (let i = 0; i < tasks; i += 5_000) await scheduler.addTasks(definitions.slice(i, i + 5_000));
+
+const started = performance.now();
+await scheduler.start();
+// Finished when no task is left: one-time tasks are removed once they have run.
+while ((await scheduler.listTasks({ limit: 1 })).length > 0) await new Promise((resolve) => setTimeout(resolve, 2));
+const seconds = (performance.now() - started) / 1000;
+const succeeded = (await scheduler.executions({ status: 'succeeded', limit: tasks })).length;
+await scheduler.close();
+if (succeeded !== tasks) throw new Error(`only ${succeeded} of ${tasks} succeeded`);
+process.stdout.write(`${JSON.stringify({ perSecond: tasks / seconds })}\n`);
