@@ -24,7 +24,11 @@ await scheduler.start();
 // Finished when no task is left: one-time tasks are removed once they have run.
 while ((await scheduler.listTasks({ limit: 1 })).length > 0) await new Promise((resolve) => setTimeout(resolve, 2));
 const seconds = (performance.now() - started) / 1000;
-const succeeded = (await scheduler.executions({ status: 'succeeded', limit: tasks })).length;
+let succeeded = 0;
+for (let page = await scheduler.executions({ status: 'succeeded', limit: 10_000 }); page.length > 0;) {
+  succeeded += page.length;
+  page = await scheduler.executions({ status: 'succeeded', limit: 10_000, beforeId: page.at(-1).id });
+}
 await scheduler.close();
 if (succeeded !== tasks) throw new Error(`only ${succeeded} of ${tasks} succeeded`);
 process.stdout.write(`${JSON.stringify({ perSecond: tasks / seconds })}\n`);

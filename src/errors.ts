@@ -69,6 +69,7 @@ export type DatabaseErrorCode =
   | 'DATABASE_FULL'
   | 'DATABASE_CORRUPT'
   | 'DATABASE_SCHEMA_TOO_NEW'
+  | 'DATABASE_GONE'
   | 'DATABASE_ERROR';
 
 /** The database refused an operation. What had been committed before is intact. */

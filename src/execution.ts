@@ -37,6 +37,8 @@ export interface Execution {
 
 export interface ExecutionFilter {
   taskId?: number;
+  /** Only executions with a smaller id: pass the last id of a page to get the next. */
+  beforeId?: number;
   status?: ExecutionStatus;
   /** Newest first; default 100. */
   limit?: number;

@@ -28,6 +28,10 @@ export interface SchedulerOptions {
   clock?: Clock;
   /** `'full'` (default) syncs each commit to disk; `'normal'` may lose the latest commits on power loss. */
   durability?: Durability;
+  /** How long (ms) a write waits for another process's lock before it fails with DATABASE_LOCKED. Default 5000. */
+  busyTimeout?: number;
+  /** A cap on the database file's size in bytes; writes beyond it fail with DATABASE_FULL. Default: none. */
+  maxDatabaseSize?: number;
 }
 
 export interface StopOptions {
@@ -65,7 +69,16 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     const durability = oneOf(options.durability ?? 'full', 'durability', ['full', 'normal'] as const);
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? pino({ name: 'background-tasks', level: 'warn' });
-    this.#store = new SqliteStore(database, { durability });
+    const busyTimeout = integerIn(options.busyTimeout ?? 5000, 'busyTimeout', 0, 2 ** 31 - 1);
+    const maxDatabaseSize =
+      options.maxDatabaseSize === undefined
+        ? undefined
+        : integerIn(options.maxDatabaseSize, 'maxDatabaseSize', 64 * 1024, Number.MAX_SAFE_INTEGER);
+    this.#store = new SqliteStore(database, {
+      durability,
+      busyTimeout,
+      ...(maxDatabaseSize === undefined ? {} : { maxDatabaseSize }),
+    });
     this.#adds = new Batcher((tasks) => this.#store.addTasks(tasks, this.#clock.now()));
     this.#loop = new Loop({
       store: this.#store,
@@ -188,7 +201,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     return this.#loop.runningCount;
   }
 
-  /** Recorded attempts, newest first. */
+  /** Recorded attempts, newest first, a page at a time (`limit`, default 100; `beforeId` for the next page). */
   async executions(filter: ExecutionFilter = {}): Promise<Execution[]> {
     this.#assertOpen();
     return this.#store.executions({
@@ -197,6 +210,9 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
         ? {}
         : { taskId: integerIn(filter.taskId, 'taskId', 1, Number.MAX_SAFE_INTEGER) }),
       ...(filter.status === undefined ? {} : { status: oneOf(filter.status, 'status', STATUSES) }),
+      ...(filter.beforeId === undefined
+        ? {}
+        : { beforeId: integerIn(filter.beforeId, 'beforeId', 1, Number.MAX_SAFE_INTEGER) }),
     });
   }
 

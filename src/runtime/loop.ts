@@ -82,6 +82,7 @@ export class Loop {
     this.#state = 'running';
     this.#lastSeen = undefined;
     try {
+      await store.checkHealth();
       const latest = await store.latestRecordedTime();
       const now = clock.now();
       if (latest !== null && latest - now > CLOCK_JUMP_TOLERANCE_MS) await this.#clockWentBack(now, latest - now);
@@ -315,6 +316,14 @@ export class Loop {
     const { clock, store, owner } = this.#deps;
     this.#heartbeat = clock.setTimeout(async () => {
       if (this.#state !== 'running') return;
+      try {
+        await store.checkHealth();
+      } catch (err) {
+        // Nothing written from here on would survive: stop starting work, say why.
+        this.#reportError(err, 'the database is gone; the scheduler stops');
+        void this.stop(0);
+        return;
+      }
       try {
         if (this.#inFlight.size > 0 || this.#finished.length > 0) {
           await store.renewLeases(owner.id, clock.now() + LEASE_MS);

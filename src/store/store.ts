@@ -138,5 +138,7 @@ export interface Store {
   /** Handlers of ready runs that none of `handlers` can take. */
   unservedHandlers(now: number, handlers: string[]): Promise<string[]>;
   executions(filter: Required<Pick<ExecutionFilter, 'limit'>> & Omit<ExecutionFilter, 'limit'>): Promise<Execution[]>;
+  /** Throws DATABASE_GONE if the database was deleted or replaced under this store. */
+  checkHealth(): Promise<void>;
   close(): Promise<void>;
 }

@@ -188,6 +188,10 @@ test('executions filter by task and status, newest first, with a limit', async (
   const latest = await scheduler.executions({ limit: 2 });
   expect(latest).toHaveLength(2);
   expect(latest[0]!.id).toBeGreaterThan(latest[1]!.id);
+  const pages = [latest];
+  while (pages.at(-1)!.length > 0)
+    pages.push(await scheduler.executions({ limit: 2, beforeId: pages.at(-1)!.at(-1)!.id }));
+  expect(pages.flat().map((e) => e.id)).toEqual((await scheduler.executions()).map((e) => e.id));
 });
 
 test('after close, calls fail with a typed error', async () => {

@@ -13,6 +13,11 @@ export interface OpenOptions {
   durability?: Durability;
   /** How long a write waits for another process's lock before failing (ms). Default 5000. */
   busyTimeout?: number;
+  /**
+   * A cap on the file's size in bytes (SQLite's max_page_count), so that the
+   * scheduler cannot fill a small disk: writes beyond it fail with DATABASE_FULL.
+   */
+  maxDatabaseSize?: number;
 }
 
 export type SqliteDb = BetterSQLite3Database<typeof schema>;
@@ -30,6 +35,10 @@ export function openSqlite(filename: string, options: OpenOptions = {}): { sqlit
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');
+    if (options.maxDatabaseSize !== undefined) {
+      const pageSize = sqlite.pragma('page_size', { simple: true }) as number;
+      sqlite.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxDatabaseSize / pageSize))}`);
+    }
     const db = drizzle(sqlite, { schema });
     migrateOnce(sqlite, db);
     return { sqlite, db };

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import { coerceError, DatabaseError, toDatabaseError } from '../../errors.js';
@@ -49,8 +50,11 @@ export class SqliteStore implements Store {
   readonly #q: Statements;
   readonly #immediate: (fn: () => unknown) => unknown;
 
+  readonly #file: { path: string; ino: number } | null;
+
   constructor(filename: string, options: OpenOptions = {}) {
     const { sqlite, db } = openSqlite(filename, options);
+    this.#file = sqlite.memory ? null : { path: filename, ino: statSync(filename).ino };
     this.#sqlite = sqlite;
     this.#db = db;
     this.#q = prepareStatements(sqlite);
@@ -542,12 +546,28 @@ export class SqliteStore implements Store {
           and(
             filter.taskId === undefined ? undefined : eq(executions.taskId, filter.taskId),
             filter.status === undefined ? undefined : eq(executions.status, filter.status),
+            filter.beforeId === undefined ? undefined : sql`${executions.id} < ${filter.beforeId}`,
           ),
         )
         .orderBy(desc(executions.id))
         .limit(filter.limit)
         .all()
         .map(toExecution),
+    );
+  }
+
+  checkHealth(): Promise<void> {
+    if (this.#file === null) return Promise.resolve();
+    let ino: number | undefined;
+    try {
+      ino = statSync(this.#file.path).ino;
+    } catch {
+      ino = undefined;
+    }
+    if (ino === this.#file.ino) return Promise.resolve();
+    // SQLite would go on writing into the unlinked file, and all of it would be lost at close.
+    return Promise.reject(
+      new DatabaseError('DATABASE_GONE', `the database file ${this.#file.path} was deleted or replaced while in use`),
     );
   }
 
