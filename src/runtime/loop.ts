@@ -9,6 +9,7 @@ import { markLive } from './owner.js';
 import { announce, executionEvent, type Emit } from './announce.js';
 import { decide, describeError, type Outcome } from './outcome.js';
 import { recoverAbandonedRuns } from './recovery.js';
+import { holdStrayRejections, releaseStrayRejections } from './stray-rejections.js';
 
 /** The longest the loop sleeps, so that another process's work and clock corrections are noticed. */
 export const MAX_SLEEP_MS = 10_000;
@@ -79,6 +80,7 @@ export class Loop {
     if (this.#state === 'running') return;
     const { store, clock, logger, owner } = this.#deps;
     markLive(owner, true);
+    holdStrayRejections(logger);
     this.#state = 'running';
     this.#lastSeen = undefined;
     try {
@@ -89,6 +91,7 @@ export class Loop {
       await recoverAbandonedRuns(store, clock.now(), logger);
     } catch (err) {
       markLive(owner, false);
+      releaseStrayRejections();
       this.#state = 'stopped';
       throw err;
     }
@@ -135,6 +138,7 @@ export class Loop {
     await Promise.all([...this.#inFlight.values()].map((f) => f.recorded));
     await this.#flush();
     markLive(this.#deps.owner, false);
+    releaseStrayRejections();
     this.#state = 'stopped';
   }
 

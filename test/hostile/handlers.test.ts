@@ -1,7 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
 import { EventTrigger, OneTimeTrigger } from '../../src/index.js';
 import { nextEvent, nextEvents, settle } from '../../src/testing.js';
-import { createHarness } from '../helpers/setup.js';
+import { createHarness, tempDbPath } from '../helpers/setup.js';
 
 test('a handler may call addTask, fireEvent, runNow and removeTask (even of its own task) re-entrantly', async () => {
   const { scheduler } = createHarness();
@@ -102,4 +104,11 @@ test('handlers returning values that are not JSON, throwing non-Errors or throwi
   const rows = await scheduler.executions({ limit: 100 });
   expect(rows.filter((r) => r.status === 'succeeded').every((r) => r.result === null)).toBe(true);
   expect(rows.find((r) => r.taskName === 'throwNumber')?.error).toBe('42');
+});
+
+test('a stray unhandled rejection inside a handler is logged and does not crash the process', () => {
+  const child = fileURLToPath(new URL('../fixtures/stray-child.mjs', import.meta.url));
+  const result = spawnSync(process.execPath, [child, tempDbPath()], { encoding: 'utf8', timeout: 15_000 });
+  expect(result.status).toBe(0);
+  expect(JSON.parse(result.stdout.trim())).toEqual({ status: 'succeeded', logged: true });
 });
