@@ -1,5 +1,6 @@
 // Random sequences of API calls, handler outcomes, clock moves, stops and reopenings,
 // with the scheduler's promises checked after every step and at the end.
+import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { EventTrigger, OneTimeTrigger, PeriodicTrigger, type Scheduler, type Trigger } from '../../src/index.js';
@@ -41,6 +42,9 @@ test('invariants hold under random schedules (property)', async () => {
     fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 25 }), async (commands) => {
       const clock = new FakeClock();
       const database = tempDbPath();
+      let reader: Database.Database | undefined;
+      let priorityBroken = false;
+      const priorities = new Map<number, number>();
       const tasks: { id: number; retries: number; removed: boolean; listens: boolean; firings: number }[] = [];
       const active = new Set<number>();
       let running = 0;
@@ -60,6 +64,17 @@ test('invariants hold under random schedules (property)', async () => {
         }
         s.on('execution:started', (e) => {
           starts++;
+          // Emitted right after the claim committed: no run left waiting may outrank the one that started.
+          reader ??= new Database(database, { readonly: true });
+          const best = reader
+            .prepare(
+              `SELECT max(t.priority) FROM runs r JOIN tasks t ON t.id = r.task_id
+               WHERE r.state = 'waiting' AND r.due_at <= ? AND t.paused = 0
+                 AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.task_id = r.task_id AND x.state = 'running')`,
+            )
+            .pluck()
+            .get(clock.now()) as number | null;
+          if (best !== null && best > (priorities.get(e.taskId) ?? 0)) priorityBroken = true;
           if (active.has(e.taskId)) overlap = true;
           active.add(e.taskId);
           peak = Math.max(peak, ++running);
@@ -92,6 +107,7 @@ test('invariants hold under random schedules (property)', async () => {
               retryPolicy: { maxRetries: c.retries, delay: 200 },
               ...(c.mode === 'hang' ? { timeout: 300 } : {}),
             });
+            priorities.set(task.id, c.priority);
             tasks.push({ id: task.id, retries: c.retries, removed: false, listens: c.kind === 'event', firings: 0 });
             break;
           }
@@ -136,8 +152,10 @@ test('invariants hold under random schedules (property)', async () => {
       await stopOn(scheduler, clock, false);
 
       const rows = await scheduler.executions({ limit: 10_000 });
+      reader?.close();
       expect(peak).toBeLessThanOrEqual(MAX);
       expect(overlap).toBe(false);
+      expect(priorityBroken).toBe(false);
       expect(rows.filter((r) => r.status === 'running')).toEqual([]);
       expect(rows).toHaveLength(starts);
       for (const row of rows) {
