@@ -4,6 +4,7 @@ export type { Execution, ExecutionFilter, ExecutionStatus, FiredEvent, RunReason
 export type { ExecutionEvent, SchedulerEventMap } from './events.js';
 export type { Handler, TaskContext } from './runtime/executor.js';
 export type { RetryPolicy } from './retry-policy.js';
+export type { HistoryPolicy } from './maintenance/retention.js';
 export type { JsonValue } from './json.js';
 export type { Clock, TimerHandle } from './clock.js';
 export type { Durability } from './store/sqlite/open.js';

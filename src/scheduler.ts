@@ -6,6 +6,7 @@ import type { SchedulerEventMap } from './events.js';
 import type { Execution, ExecutionFilter } from './execution.js';
 import { toJson } from './json.js';
 import type { Handler } from './runtime/executor.js';
+import { normalizeHistoryPolicy, type HistoryPolicy } from './maintenance/retention.js';
 import { Batcher } from './runtime/batcher.js';
 import { Loop } from './runtime/loop.js';
 import { createOwner } from './runtime/owner.js';
@@ -32,6 +33,8 @@ export interface SchedulerOptions {
   busyTimeout?: number;
   /** A cap on the database file's size in bytes; writes beyond it fail with DATABASE_FULL. Default: none. */
   maxDatabaseSize?: number;
+  /** How much execution history to keep (checked every 5 s, in small batches). Default: all of it. */
+  history?: HistoryPolicy;
 }
 
 export interface StopOptions {
@@ -69,6 +72,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     const durability = oneOf(options.durability ?? 'full', 'durability', ['full', 'normal'] as const);
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? pino({ name: 'background-tasks', level: 'warn' });
+    const history = normalizeHistoryPolicy(options.history);
     const busyTimeout = integerIn(options.busyTimeout ?? 5000, 'busyTimeout', 0, 2 ** 31 - 1);
     const maxDatabaseSize =
       options.maxDatabaseSize === undefined
@@ -87,6 +91,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
       owner: createOwner(),
       handlers: this.#handlers,
       maxRunningTasks,
+      history,
       emit: (event, ...args) => (this.emit as (name: string, ...rest: unknown[]) => boolean)(event, ...args),
     });
   }

@@ -8,6 +8,7 @@ import { startAttempt, type Handler, type RunningAttempt } from './executor.js';
 import { markLive } from './owner.js';
 import { announce, executionEvent, type Emit } from './announce.js';
 import { decide, describeError, type Outcome } from './outcome.js';
+import { pruneHistory, type NormalizedHistoryPolicy } from '../maintenance/retention.js';
 import { recoverAbandonedRuns } from './recovery.js';
 import { holdStrayRejections, releaseStrayRejections } from './stray-rejections.js';
 
@@ -28,6 +29,8 @@ const TRIGGER_BATCH = 500;
 const UNSERVED_CHECK_MS = 30_000;
 /** How often a handler that nobody registered is reported again. */
 const UNSERVED_REPORT_MS = 60_000;
+/** How often, at most, pruned space is handed back to the disk and the WAL trimmed. */
+const COMPACT_EVERY_MS = 60_000;
 /** Pause before retrying after the database refused a wake. */
 const ERROR_BACKOFF_MS = 1_000;
 
@@ -39,6 +42,7 @@ export interface LoopDeps {
   handlers: ReadonlyMap<string, Handler>;
   maxRunningTasks: number;
   emit: Emit;
+  history: NormalizedHistoryPolicy | null;
 }
 
 interface InFlight {
@@ -64,6 +68,8 @@ export class Loop {
   readonly #reported = new Map<string, number>();
   #lastUnservedCheck = Number.NEGATIVE_INFINITY;
   #lastSeen: { wall: number; monotonic: number } | undefined;
+  #prunedSinceCompact = 0;
+  #lastCompact = Number.NEGATIVE_INFINITY;
   /** Attempts that ended, waiting to be recorded by the next wake. */
   readonly #finished: { params: CompleteRunParams; tell: (written: boolean) => void }[] = [];
 
@@ -333,8 +339,9 @@ export class Loop {
           await store.renewLeases(owner.id, clock.now() + LEASE_MS);
         }
         await recoverAbandonedRuns(this.#deps.store, this.#deps.clock.now(), this.#deps.logger);
+        await this.#maintain();
       } catch (err) {
-        this.#reportError(err, 'could not renew leases');
+        this.#reportError(err, 'heartbeat: could not renew leases, recover runs or prune history');
       }
       if (this.#state === 'running') this.#scheduleHeartbeat();
       this.wake();
@@ -342,6 +349,18 @@ export class Loop {
   }
 
   /** Logs, now and then, runs that wait because no handler here can take them. */
+  /** Keeps history within its policy, and now and then gives the freed space back. */
+  async #maintain(): Promise<void> {
+    const { history, store, clock, logger } = this.#deps;
+    if (history === null) return;
+    this.#prunedSinceCompact += await pruneHistory(store, history, clock.now(), logger);
+    if (this.#prunedSinceCompact > 0 && clock.now() - this.#lastCompact >= COMPACT_EVERY_MS) {
+      await store.compact();
+      this.#prunedSinceCompact = 0;
+      this.#lastCompact = clock.now();
+    }
+  }
+
   async #reportUnservedHandlers(now: number): Promise<void> {
     const { store, handlers, logger } = this.#deps;
     if (now - this.#lastUnservedCheck < UNSERVED_CHECK_MS) return;

@@ -138,6 +138,13 @@ export interface Store {
   /** Handlers of ready runs that none of `handlers` can take. */
   unservedHandlers(now: number, handlers: string[]): Promise<string[]>;
   executions(filter: Required<Pick<ExecutionFilter, 'limit'>> & Omit<ExecutionFilter, 'limit'>): Promise<Execution[]>;
+  /**
+   * Deletes up to `limit` ended executions that ended before `endedBefore`, or are
+   * beyond the newest `keepLast` of their task. Returns how many.
+   */
+  pruneExecutions(params: { endedBefore: number | null; keepLast: number | null; limit: number }): Promise<number>;
+  /** Gives freed pages back to the file system and trims the write-ahead log. */
+  compact(): Promise<void>;
   /** Throws DATABASE_GONE if the database was deleted or replaced under this store. */
   checkHealth(): Promise<void>;
   close(): Promise<void>;

@@ -32,7 +32,11 @@ export function openSqlite(filename: string, options: OpenOptions = {}): { sqlit
   try {
     sqlite = new Database(filename);
     sqlite.pragma(`busy_timeout = ${options.busyTimeout ?? 5000}`);
+    // Takes effect only on a new, empty file: lets pruning give pages back to the disk.
+    sqlite.pragma('auto_vacuum = INCREMENTAL');
     sqlite.pragma('journal_mode = WAL');
+    // After a checkpoint, a WAL file larger than this is cut back.
+    sqlite.pragma('journal_size_limit = 4194304');
     sqlite.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`);
     sqlite.pragma('foreign_keys = ON');
     if (options.maxDatabaseSize !== undefined) {

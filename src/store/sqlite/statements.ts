@@ -182,6 +182,18 @@ export function prepareStatements(db: Database.Database) {
              (SELECT max(created_at, updated_at) FROM tasks ORDER BY id DESC LIMIT 1) AS task`,
     ),
 
+    endedBefore: pluck<[number, number], number>(
+      db,
+      "SELECT id FROM executions WHERE started_at < ? AND status <> 'running' AND ended_at IS NOT NULL ORDER BY started_at LIMIT ?",
+    ),
+    // A pass over the history, but a read: it holds no lock a writer waits for.
+    beyondKeepLast: pluck<[number, number], number>(
+      db,
+      `SELECT id FROM (SELECT id, status, row_number() OVER (PARTITION BY task_id ORDER BY id DESC) AS newer
+                       FROM executions)
+       WHERE newer > ? AND status <> 'running' LIMIT ?`,
+    ),
+    deleteExecution: prepare<[number]>(db, "DELETE FROM executions WHERE id = ? AND status <> 'running'"),
     insertTask: prepare<
       [
         string | null,

@@ -556,6 +556,36 @@ export class SqliteStore implements Store {
     );
   }
 
+  async pruneExecutions({
+    endedBefore,
+    keepLast,
+    limit,
+  }: {
+    endedBefore: number | null;
+    keepLast: number | null;
+    limit: number;
+  }): Promise<number> {
+    const q = this.#q;
+    // Found by reads (a reader never blocks the writer), deleted by id in one short transaction.
+    const ids = new Set<number>(endedBefore === null ? [] : q.endedBefore.all(endedBefore, limit));
+    if (keepLast !== null && ids.size < limit) {
+      for (const id of q.beyondKeepLast.all(keepLast, limit - ids.size)) ids.add(id);
+    }
+    if (ids.size === 0) return 0;
+    return this.#write(() => {
+      let deleted = 0;
+      for (const id of ids) deleted += q.deleteExecution.run(id).changes;
+      return deleted;
+    });
+  }
+
+  compact(): Promise<void> {
+    return this.#read(() => {
+      this.#sqlite.pragma('incremental_vacuum');
+      this.#sqlite.pragma('wal_checkpoint(TRUNCATE)');
+    });
+  }
+
   checkHealth(): Promise<void> {
     if (this.#file === null) return Promise.resolve();
     let ino: number | undefined;
