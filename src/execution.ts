@@ -39,6 +39,8 @@ export interface ExecutionFilter {
   taskId?: number;
   /** Only executions with a smaller id: pass the last id of a page to get the next. */
   beforeId?: number;
+  /** Only executions that started at or after this time (epoch ms). */
+  since?: number;
   status?: ExecutionStatus;
   /** Newest first; default 100. */
   limit?: number;

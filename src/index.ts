@@ -1,5 +1,7 @@
 export { Scheduler, type SchedulerOptions, type StopOptions } from './scheduler.js';
 export type { Task, TaskDefinition, TriggerInfo } from './task.js';
+export type { Explanation } from './explain.js';
+export type { RunInfo } from './store/store.js';
 export type { Execution, ExecutionFilter, ExecutionStatus, FiredEvent, RunReason } from './execution.js';
 export type { ExecutionEvent, SchedulerEventMap } from './events.js';
 export type { Handler, TaskContext } from './runtime/executor.js';

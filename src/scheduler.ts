@@ -4,6 +4,7 @@ import { systemClock, type Clock } from './clock.js';
 import { SchedulerClosedError, TaskNotFoundError, ValidationError } from './errors.js';
 import type { SchedulerEventMap } from './events.js';
 import type { Execution, ExecutionFilter } from './execution.js';
+import { explain, type Explanation } from './explain.js';
 import { toJson } from './json.js';
 import type { Handler } from './runtime/executor.js';
 import { normalizeHistoryPolicy, type HistoryPolicy } from './maintenance/retention.js';
@@ -43,6 +44,8 @@ export interface StopOptions {
 }
 
 const DEFAULT_STOP_TIMEOUT_MS = 5_000;
+/** A scheduler whose row (refreshed every 20 s) is older than this is not counted as live. */
+export const LIVE_SCHEDULER_MS = 60_000;
 const MAX_RUNNING_LIMIT = 10_000;
 const MAX_PAGE = 10_000;
 const STATUSES = ['running', 'succeeded', 'failed', 'interrupted', 'cancelled'] as const;
@@ -58,6 +61,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   readonly #logger: Logger;
   readonly #handlers = new Map<string, Handler>();
   readonly #loop: Loop;
+  readonly #maxRunningTasks: number;
   /** Concurrent addTask calls share one transaction. */
   readonly #adds: Batcher<NewTaskWithSchedule, { task: Task; created: boolean }>;
   #closed = false;
@@ -83,6 +87,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
       busyTimeout,
       ...(maxDatabaseSize === undefined ? {} : { maxDatabaseSize }),
     });
+    this.#maxRunningTasks = maxRunningTasks;
     this.#adds = new Batcher((tasks) => this.#store.addTasks(tasks, this.#clock.now()));
     this.#loop = new Loop({
       store: this.#store,
@@ -201,6 +206,25 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     return runs;
   }
 
+  /**
+   * Why a task is, or is not, about to run: paused, waiting for a slot, for a
+   * retry or for a handler nobody registered, its next fire times, coalesced fires.
+   */
+  async explain(id: number): Promise<Explanation> {
+    this.#assertOpen();
+    integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER);
+    const task = await this.#store.getTask(id);
+    if (!task) throw new TaskNotFoundError(id);
+    const now = this.#clock.now();
+    const runs = await this.#store.runs({ taskId: id, limit: 1000 });
+    const handlers = new Set(this.#handlers.keys());
+    for (const other of await this.#store.schedulers()) {
+      if (now - other.lastSeenAt <= LIVE_SCHEDULER_MS) other.handlers.forEach((h) => handlers.add(h));
+    }
+    const freeSlots = this.#loop.isRunning ? this.#maxRunningTasks - this.#loop.runningCount : 0;
+    return explain({ task, runs, now, handlers, freeSlots });
+  }
+
   /** Handlers running now in this scheduler. */
   runningTasksCount(): number {
     return this.#loop.runningCount;
@@ -215,6 +239,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
         ? {}
         : { taskId: integerIn(filter.taskId, 'taskId', 1, Number.MAX_SAFE_INTEGER) }),
       ...(filter.status === undefined ? {} : { status: oneOf(filter.status, 'status', STATUSES) }),
+      ...(filter.since === undefined ? {} : { since: integerIn(filter.since, 'since', 0, Number.MAX_SAFE_INTEGER) }),
       ...(filter.beforeId === undefined
         ? {}
         : { beforeId: integerIn(filter.beforeId, 'beforeId', 1, Number.MAX_SAFE_INTEGER) }),

@@ -46,6 +46,8 @@ export type NewTaskWithSchedule = Omit<NewTask, 'triggers'> & { triggers: Trigge
 /** A trigger as read back: its definition and where its schedule stands. */
 export type TriggerInfo = TriggerSpec & {
   id: number;
+  /** The next nominal slot; `nextFireAt` is that slot plus its jitter. */
+  nextSlotAt: number | null;
   nextFireAt: number | null;
   lastFiredAt: number | null;
   fireCount: number;

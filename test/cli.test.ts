@@ -1,12 +1,44 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { expect, test } from 'vitest';
+import { afterEach, expect, test } from 'vitest';
 import { tempDbPath } from './helpers/setup.js';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const childScript = fileURLToPath(new URL('./fixtures/cli-scheduler-child.mjs', import.meta.url));
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+const json = <T>(...args: string[]): T => {
+  const result = run(...args, '--json');
+  if (result.status !== 0) throw new Error(`exit ${result.status}: ${result.stderr}`);
+  return JSON.parse(result.stdout) as T;
+};
+let child: ChildProcess | undefined;
+
+afterEach(async () => {
+  if (child && child.exitCode === null) {
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+  }
+  child = undefined;
+});
+
+async function until<T>(probe: () => T | undefined, what: string): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const value = probe();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function startScheduler(database: string): Promise<void> {
+  child = spawn(process.execPath, [childScript, database], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) =>
+    child!.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()),
+  );
+}
 
 test('migrate creates the schema and says so', () => {
   const db = tempDbPath();
@@ -18,12 +50,96 @@ test('migrate creates the schema and says so', () => {
   sqlite.close();
 });
 
-test('bad usage exits 2; a file that is not a database exits 1 with its error code', () => {
+test('exit codes: 2 for bad usage, 4 for a missing file, 1 for a file that is not a database, 3 for no such task', () => {
   expect(run('frobnicate').status).toBe(2);
   expect(run('migrate', '--nope').status).toBe(2);
+  const missing = run('tasks', '--db', tempDbPath());
+  expect(missing.status).toBe(4);
+  expect(missing.stderr).toContain('no such database file');
+  const garbage = tempDbPath();
+  writeFileSync(garbage, 'x'.repeat(4096));
+  const corrupt = run('tasks', '--db', garbage);
+  expect(corrupt.status).toBe(1);
+  expect(corrupt.stderr).toContain('DATABASE_CORRUPT');
   const db = tempDbPath();
-  writeFileSync(db, 'x'.repeat(4096));
-  const result = run('migrate', '--db', db);
-  expect(result.status).toBe(1);
-  expect(result.stderr).toContain('DATABASE_CORRUPT');
+  run('migrate', '--db', db);
+  expect(run('show', 'nope', '--db', db).status).toBe(3);
+  expect(run('history', '--limit', 'x', '--db', db).status).toBe(2);
+  expect(run('history', '--status', 'bogus', '--db', db).status).toBe(2);
+  expect(run('fire', 'e', '--payload', '{bad', '--db', db).status).toBe(2);
+  expect(run('prune', '--db', db).status).toBe(2);
+  expect(run('stats', '--since', 'yesterday-ish', '--db', db).status).toBe(2);
+});
+
+test('while a scheduler runs in another process, the CLI reads and steers it', async () => {
+  const db = tempDbPath();
+  await startScheduler(db);
+  const tasks = json<{ id: number; key: string; triggers: string }[]>('tasks', '--db', db);
+  expect(tasks.map((t) => [t.key, t.triggers])).toEqual([
+    ['job', 'on poke'],
+    ['tick', 'every 500ms'],
+  ]);
+  const job = tasks[0]!;
+
+  // fire: stored by the CLI, run by the scheduler.
+  expect(json<{ runs: number }>('fire', 'poke', '--payload', '{"n":1}', '--db', db).runs).toBe(1);
+  const fired = await until(
+    () =>
+      json<{ taskId: number; status: string; result: unknown }[]>('history', '--task', 'job', '--db', db).find(
+        (e) => e.status === 'succeeded',
+      ),
+    'the fired run',
+  );
+  expect(fired.result).toEqual({ event: { name: 'poke', payload: { n: 1 } } });
+
+  // run-now, pause and resume.
+  expect(run('pause', 'job', '--db', db).status).toBe(0);
+  expect(json<{ state: string; reasons: string[] }>('show', String(job.id), '--db', db)).toMatchObject({
+    state: 'paused',
+  });
+  expect(run('run-now', 'job', '--db', db).status).toBe(0);
+  const waiting = json<{ state: string; reasons: string[] }>('show', 'job', '--db', db);
+  expect(waiting.reasons.some((r) => r.includes('paused'))).toBe(true);
+  expect(run('resume', 'job', '--db', db).status).toBe(0);
+  await until(
+    () =>
+      json<unknown[]>('history', '--task', 'job', '--status', 'succeeded', '--db', db).length === 2 ? true : undefined,
+    'the manual run',
+  );
+
+  // stats, doctor, prune.
+  const stats = json<{ task: string; runs: number; succeeded: number }[]>('stats', '--since', '1h', '--db', db);
+  expect(stats.find((s) => s.task.endsWith('job'))).toMatchObject({ runs: 2, succeeded: 2 });
+  const doctor = json<{ integrity: string; stuckRuns: number[]; schedulers: { handlers: string[] }[] }>(
+    'doctor',
+    '--db',
+    db,
+  );
+  expect(doctor).toMatchObject({ integrity: 'ok', stuckRuns: [] });
+  expect(doctor.schedulers[0]?.handlers.sort()).toEqual(['job', 'tick']);
+  expect(json<{ deleted: number }>('prune', '--keep-last', '1', '--db', db).deleted).toBeGreaterThan(0);
+  expect(json<unknown[]>('history', '--task', 'job', '--db', db)).toHaveLength(1);
+
+  // remove: the task goes, its history stays readable.
+  expect(run('remove', 'job', '--db', db).status).toBe(0);
+  expect(run('show', 'job', '--db', db).status).toBe(3);
+  expect(json<{ key: string }[]>('tasks', '--db', db).map((t) => t.key)).toEqual(['tick']);
+});
+
+test('a database locked beyond the busy timeout is a clear error with exit code 1', () => {
+  const db = tempDbPath();
+  run('migrate', '--db', db);
+  const holder = new Database(db);
+  holder.exec('BEGIN IMMEDIATE');
+  try {
+    const result = run('run-now', '1', '--db', db, '--busy-timeout', '50');
+    // Reading works under WAL; the task does not exist, so this is "no such task", not a hang.
+    expect(result.status).toBe(3);
+    const tasks = run('fire', 'e', '--db', db, '--busy-timeout', '50');
+    expect(tasks.status).toBe(1);
+    expect(tasks.stderr).toContain('DATABASE_LOCKED');
+  } finally {
+    holder.exec('ROLLBACK');
+    holder.close();
+  }
 });

@@ -13,6 +13,7 @@ test('the database runs in WAL mode with a busy timeout and foreign keys on, and
     expect(sqlite.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(sqlite.pragma('busy_timeout', { simple: true })).toBe(5000);
     expect(sqlite.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    expect(sqlite.pragma('auto_vacuum', { simple: true })).toBe(2); // INCREMENTAL
     const tables = sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
     expect(tables).toEqual(expect.arrayContaining(['executions', 'runs', 'tasks', 'triggers']));
   } finally {

@@ -48,6 +48,15 @@ CREATE INDEX `runs_state_due` ON `runs` (`state`,`due_at`);--> statement-breakpo
 CREATE INDEX `runs_claim_order` ON `runs` (`state`,"priority" DESC,`due_at`,`task_id`,`id`);--> statement-breakpoint
 CREATE INDEX `runs_task` ON `runs` (`task_id`);--> statement-breakpoint
 CREATE INDEX `runs_trigger` ON `runs` (`trigger_id`);--> statement-breakpoint
+CREATE TABLE `schedulers` (
+	`id` text PRIMARY KEY NOT NULL,
+	`host` text NOT NULL,
+	`pid` integer NOT NULL,
+	`handlers` text NOT NULL,
+	`started_at` integer NOT NULL,
+	`last_seen_at` integer NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE `tasks` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`key` text,

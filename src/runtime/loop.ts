@@ -31,6 +31,10 @@ const UNSERVED_CHECK_MS = 30_000;
 const UNSERVED_REPORT_MS = 60_000;
 /** How often, at most, pruned space is handed back to the disk and the WAL trimmed. */
 const COMPACT_EVERY_MS = 60_000;
+/** How often a scheduler refreshes its row in `schedulers` (sooner when its handlers change). */
+export const REGISTRATION_REFRESH_MS = 20_000;
+/** A scheduler row not refreshed for this long belonged to a process that is gone. */
+const STALE_SCHEDULER_MS = 24 * 3600_000;
 /** Pause before retrying after the database refused a wake. */
 const ERROR_BACKOFF_MS = 1_000;
 
@@ -69,6 +73,8 @@ export class Loop {
   #lastUnservedCheck = Number.NEGATIVE_INFINITY;
   #lastSeen: { wall: number; monotonic: number } | undefined;
   #prunedSinceCompact = 0;
+  #registeredHandlers = '';
+  #registeredAt = Number.NEGATIVE_INFINITY;
   #lastCompact = Number.NEGATIVE_INFINITY;
   /** Attempts that ended, waiting to be recorded by the next wake. */
   readonly #finished: { params: CompleteRunParams; tell: (written: boolean) => void }[] = [];
@@ -79,6 +85,10 @@ export class Loop {
 
   get runningCount(): number {
     return this.#inFlight.size;
+  }
+
+  get isRunning(): boolean {
+    return this.#state === 'running';
   }
 
   async start(): Promise<void> {
@@ -101,6 +111,11 @@ export class Loop {
       this.#state = 'stopped';
       throw err;
     }
+    // Only for operators' eyes: a locked database must not keep the scheduler from starting.
+    this.#registeredAt = Number.NEGATIVE_INFINITY;
+    await this.#refreshRegistration().catch((err: unknown) =>
+      this.#reportError(err, 'could not register this scheduler'),
+    );
     this.#scheduleHeartbeat();
     this.wake();
   }
@@ -143,6 +158,9 @@ export class Loop {
     }
     await Promise.all([...this.#inFlight.values()].map((f) => f.recorded));
     await this.#flush();
+    await this.#deps.store
+      .removeScheduler(this.#deps.owner.id, this.#deps.clock.now() - STALE_SCHEDULER_MS)
+      .catch((err: unknown) => this.#reportError(err, 'could not unregister this scheduler'));
     markLive(this.#deps.owner, false);
     releaseStrayRejections();
     this.#state = 'stopped';
@@ -339,6 +357,7 @@ export class Loop {
           await store.renewLeases(owner.id, clock.now() + LEASE_MS);
         }
         await recoverAbandonedRuns(this.#deps.store, this.#deps.clock.now(), this.#deps.logger);
+        await this.#refreshRegistration();
         await this.#maintain();
       } catch (err) {
         this.#reportError(err, 'heartbeat: could not renew leases, recover runs or prune history');
@@ -349,6 +368,16 @@ export class Loop {
   }
 
   /** Logs, now and then, runs that wait because no handler here can take them. */
+  /** Tells the file which handlers this scheduler takes: now and then, or when they change. */
+  async #refreshRegistration(): Promise<void> {
+    const { store, clock, owner, handlers } = this.#deps;
+    const names = [...handlers.keys()].sort().join('\n');
+    if (names === this.#registeredHandlers && clock.now() - this.#registeredAt < REGISTRATION_REFRESH_MS) return;
+    await store.saveScheduler(owner, [...handlers.keys()], clock.now());
+    this.#registeredHandlers = names;
+    this.#registeredAt = clock.now();
+  }
+
   /** Keeps history within its policy, and now and then gives the freed space back. */
   async #maintain(): Promise<void> {
     const { history, store, clock, logger } = this.#deps;

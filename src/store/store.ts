@@ -9,6 +9,44 @@ export interface FireResult {
   broken: { triggerId: number; taskId: number; error: Error }[];
 }
 
+/** A scheduler that registered itself on the database. */
+export interface SchedulerInfo {
+  id: string;
+  host: string;
+  pid: number;
+  handlers: string[];
+  startedAt: number;
+  lastSeenAt: number;
+}
+
+/** A pending or running run, as `explain` and the CLI show it. */
+export interface RunInfo {
+  id: number;
+  taskId: number;
+  reason: RunReason;
+  state: 'waiting' | 'running';
+  dueAt: number;
+  attempt: number;
+  interruptions: number;
+  owner: string | null;
+}
+
+export interface TaskCounts {
+  total: number;
+  succeeded: number;
+  failed: number;
+  lastStatus: ExecutionStatus | null;
+}
+
+/** What `doctor` reports about the file. */
+export interface DatabaseInfo {
+  integrity: string;
+  schemaVersion: string;
+  fileBytes: number;
+  walBytes: number;
+  freePages: number;
+}
+
 /** Who holds a running run: one scheduler instance in one process. */
 export interface Owner {
   id: string;
@@ -145,6 +183,17 @@ export interface Store {
   pruneExecutions(params: { endedBefore: number | null; keepLast: number | null; limit: number }): Promise<number>;
   /** Gives freed pages back to the file system and trims the write-ahead log. */
   compact(): Promise<void>;
+  /** Records, or refreshes, a scheduler that runs, with the handlers it can take. */
+  saveScheduler(owner: Owner, handlers: string[], now: number): Promise<void>;
+  /** Forgets a scheduler that stopped, and any not seen since `staleBefore`. */
+  removeScheduler(ownerId: string, staleBefore: number): Promise<void>;
+  schedulers(): Promise<SchedulerInfo[]>;
+  /** The pending and running runs of one task, or (without an id) the first `limit` ready at `now`. */
+  runs(params: { taskId?: number; readyAt?: number; limit: number }): Promise<RunInfo[]>;
+  inspect(): Promise<DatabaseInfo>;
+  taskIdByKey(key: string): Promise<number | undefined>;
+  /** Per task: executions recorded, how many succeeded and failed, and the latest status. */
+  taskCounts(taskIds: number[]): Promise<Map<number, TaskCounts>>;
   /** Throws DATABASE_GONE if the database was deleted or replaced under this store. */
   checkHealth(): Promise<void>;
   close(): Promise<void>;

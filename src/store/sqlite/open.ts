@@ -32,8 +32,11 @@ export function openSqlite(filename: string, options: OpenOptions = {}): { sqlit
   try {
     sqlite = new Database(filename);
     sqlite.pragma(`busy_timeout = ${options.busyTimeout ?? 5000}`);
-    // Takes effect only on a new, empty file: lets pruning give pages back to the disk.
-    sqlite.pragma('auto_vacuum = INCREMENTAL');
+    // Lets pruning give pages back to the disk. It takes effect only on a new, empty
+    // file, and on any other it would wait for the write lock for nothing.
+    if (sqlite.prepare('SELECT count(*) FROM sqlite_master').pluck().get() === 0) {
+      sqlite.pragma('auto_vacuum = INCREMENTAL');
+    }
     sqlite.pragma('journal_mode = WAL');
     // After a checkpoint, a WAL file larger than this is cut back.
     sqlite.pragma('journal_size_limit = 4194304');

@@ -74,6 +74,7 @@ export function toTask(row: TaskRow, triggerRows: TriggerRow[]): Task {
     triggers: triggerRows.map((t): TriggerInfo => ({
       ...specOf(t),
       id: t.id,
+      nextSlotAt: t.nextSlotAt,
       nextFireAt: t.nextFireAt,
       lastFiredAt: t.lastFiredAt,
       fireCount: t.fireCount,

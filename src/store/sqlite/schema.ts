@@ -141,3 +141,17 @@ export const executions = sqliteTable(
     index('executions_started').on(t.startedAt),
   ],
 );
+
+/**
+ * Schedulers that run, or ran, on this file: what handlers each has registered,
+ * refreshed by its heartbeat, so that operators (and the CLI) can tell which runs
+ * nobody can take.
+ */
+export const schedulers = sqliteTable('schedulers', {
+  id: text('id').primaryKey(),
+  host: text('host').notNull(),
+  pid: integer('pid').notNull(),
+  handlers: text('handlers').notNull(),
+  startedAt: integer('started_at').notNull(),
+  lastSeenAt: integer('last_seen_at').notNull(),
+});

@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import { coerceError, DatabaseError, toDatabaseError } from '../../errors.js';
-import type { Execution, ExecutionFilter } from '../../execution.js';
+import type { Execution, ExecutionFilter, ExecutionStatus } from '../../execution.js';
 import { parseJson } from '../../json.js';
 import type { NewTaskWithSchedule, Task } from '../../task.js';
 import type { FirePlan, TriggerState } from '../../triggers/schedule.js';
@@ -12,9 +12,14 @@ import type {
   CompleteRunParams,
   CycleParams,
   CycleResult,
+  DatabaseInfo,
   FireResult,
+  Owner,
+  RunInfo,
+  SchedulerInfo,
   RunningRun,
   Store,
+  TaskCounts,
 } from '../store.js';
 import { openSqlite, type OpenOptions, type SqliteDb } from './open.js';
 import {
@@ -27,7 +32,7 @@ import {
   type TaskRow,
   type TriggerRow,
 } from './rows.js';
-import { runs, tasks, triggers, executions } from './schema.js';
+import { executions, runs, schedulers, tasks, triggers } from './schema.js';
 import { prepareStatements, type ReadyRow, type Statements } from './statements.js';
 
 /** Tries of a write transaction that finds the database locked beyond the busy timeout. */
@@ -547,6 +552,7 @@ export class SqliteStore implements Store {
             filter.taskId === undefined ? undefined : eq(executions.taskId, filter.taskId),
             filter.status === undefined ? undefined : eq(executions.status, filter.status),
             filter.beforeId === undefined ? undefined : sql`${executions.id} < ${filter.beforeId}`,
+            filter.since === undefined ? undefined : sql`${executions.startedAt} >= ${filter.since}`,
           ),
         )
         .orderBy(desc(executions.id))
@@ -583,6 +589,108 @@ export class SqliteStore implements Store {
     return this.#read(() => {
       this.#sqlite.pragma('incremental_vacuum');
       this.#sqlite.pragma('wal_checkpoint(TRUNCATE)');
+    });
+  }
+
+  saveScheduler(owner: Owner, handlers: string[], now: number): Promise<void> {
+    const row = { id: owner.id, host: owner.host, pid: owner.pid, handlers: JSON.stringify(handlers), lastSeenAt: now };
+    return this.#write((db) => {
+      db.insert(schedulers)
+        .values({ ...row, startedAt: now })
+        .onConflictDoUpdate({ target: schedulers.id, set: { handlers: row.handlers, lastSeenAt: now } })
+        .run();
+    });
+  }
+
+  removeScheduler(ownerId: string, staleBefore: number): Promise<void> {
+    return this.#write((db) => {
+      db.delete(schedulers)
+        .where(sql`${schedulers.id} = ${ownerId} OR ${schedulers.lastSeenAt} < ${staleBefore}`)
+        .run();
+    });
+  }
+
+  schedulers(): Promise<SchedulerInfo[]> {
+    return this.#read((db) =>
+      db
+        .select()
+        .from(schedulers)
+        .orderBy(desc(schedulers.lastSeenAt))
+        .all()
+        .map((row) => ({ ...row, handlers: JSON.parse(row.handlers) as string[] })),
+    );
+  }
+
+  runs({ taskId, readyAt, limit }: { taskId?: number; readyAt?: number; limit: number }): Promise<RunInfo[]> {
+    return this.#read((db) =>
+      db
+        .select({
+          id: runs.id,
+          taskId: runs.taskId,
+          reason: runs.reason,
+          state: runs.state,
+          dueAt: runs.dueAt,
+          attempt: runs.attempt,
+          interruptions: runs.interruptions,
+          owner: runs.owner,
+        })
+        .from(runs)
+        .where(
+          and(
+            taskId === undefined ? undefined : eq(runs.taskId, taskId),
+            readyAt === undefined ? undefined : and(eq(runs.state, 'waiting'), sql`${runs.dueAt} <= ${readyAt}`),
+          ),
+        )
+        .orderBy(asc(runs.dueAt), asc(runs.id))
+        .limit(limit)
+        .all(),
+    );
+  }
+
+  taskIdByKey(key: string): Promise<number | undefined> {
+    return this.#read(() => this.#q.taskIdByKey.get(key));
+  }
+
+  taskCounts(taskIds: number[]): Promise<Map<number, TaskCounts>> {
+    return this.#read((db) => {
+      const rows = db.all<{
+        taskId: number;
+        total: number;
+        succeeded: number;
+        failed: number;
+        lastStatus: ExecutionStatus;
+      }>(sql`
+        SELECT task_id AS taskId, count(*) AS total, sum(status = 'succeeded') AS succeeded,
+               sum(status = 'failed') AS failed,
+               (SELECT status FROM executions l WHERE l.task_id = e.task_id ORDER BY id DESC LIMIT 1) AS lastStatus
+        FROM executions e WHERE task_id IN (SELECT value FROM json_each(${JSON.stringify(taskIds)}))
+        GROUP BY task_id`);
+      return new Map(rows.map((row) => [row.taskId, row]));
+    });
+  }
+
+  inspect(): Promise<DatabaseInfo> {
+    return this.#read(() => {
+      const size = (path: string) => {
+        try {
+          return statSync(path).size;
+        } catch {
+          return 0;
+        }
+      };
+      const path = this.#file?.path;
+      const version = this.#sqlite
+        .prepare('SELECT hash, created_at FROM __drizzle_migrations ORDER BY created_at DESC LIMIT 1')
+        .get() as { hash: string; created_at: number } | undefined;
+      return {
+        integrity: this.#sqlite.pragma('integrity_check', { simple: true }) as string,
+        schemaVersion: version
+          ? `${new Date(Number(version.created_at)).toISOString()} (${version.hash.slice(0, 12)})`
+          : 'none',
+        fileBytes: path ? size(path) : 0,
+        walBytes: path ? size(`${path}-wal`) : 0,
+        freePages: this.#sqlite.pragma('freelist_count', { simple: true }) as number,
+      };
     });
   }
 

@@ -1,0 +1,57 @@
+import type { TriggerInfo } from '../task.js';
+
+/** Columns aligned for people; `null` and `undefined` print as "-". */
+export function table(rows: Record<string, unknown>[], columns: string[]): string {
+  const cell = (value: unknown) => (value === null || value === undefined || value === '' ? '-' : String(value));
+  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => cell(row[column]).length)));
+  const line = (values: string[]) =>
+    values
+      .map((value, i) => value.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(columns), ...rows.map((row) => line(columns.map((column) => cell(row[column]))))].join('\n');
+}
+
+const UNITS: [string, number][] = [
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1_000],
+  ['ms', 1],
+];
+
+/** "30d", "12h", "15m", "10s", "250ms" → milliseconds; null if it is not one. */
+export function parseDuration(text: string): number | null {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
+  if (!match) return null;
+  return Number(match[1]) * UNITS.find(([unit]) => unit === match[2])![1];
+}
+
+export function formatDuration(ms: number | null): string | null {
+  if (ms === null) return null;
+  for (const [unit, size] of UNITS) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
+export function formatTime(time: number | null): string | null {
+  return time === null ? null : new Date(time).toISOString().replace('.000Z', 'Z');
+}
+
+/** A trigger in words: "every 5m", "cron 0 3 * * * Europe/Berlin", "on disk-full", "once at …". */
+export function describeTrigger(trigger: TriggerInfo): string {
+  switch (trigger.kind) {
+    case 'interval':
+      return `every ${formatDuration(trigger.interval)}${trigger.jitter ? ` ±${formatDuration(trigger.jitter)}` : ''}`;
+    case 'cron':
+      return `cron ${trigger.cron}${trigger.timezone === 'UTC' ? '' : ` ${trigger.timezone}`}`;
+    case 'event':
+      return `on ${trigger.event}`;
+    case 'once':
+      return trigger.nextFireAt === null ? 'once (fired)' : `once at ${formatTime(trigger.nextFireAt)}`;
+  }
+}
+
+export function percentile(sorted: number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}

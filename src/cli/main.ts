@@ -1,0 +1,339 @@
+import { existsSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { BackgroundTasksError, TaskNotFoundError, ValidationError } from '../errors.js';
+import type { Execution, ExecutionStatus } from '../execution.js';
+import { explain } from '../explain.js';
+import { toJson } from '../json.js';
+import { isOwnerGone } from '../runtime/owner.js';
+import { LIVE_SCHEDULER_MS } from '../scheduler.js';
+import { SqliteStore } from '../store/sqlite/store.js';
+import type { Store } from '../store/store.js';
+import { describeTrigger, formatDuration, formatTime, parseDuration, percentile, table } from './format.js';
+
+/** Exit codes: 0 done; 1 the database refused or is unhealthy; 2 bad usage; 3 no such task; 4 no such file. */
+export const EXIT = { ok: 0, database: 1, usage: 2, notFound: 3, noFile: 4 } as const;
+
+class UsageError extends Error {}
+class NoFileError extends Error {}
+class NoTaskError extends Error {}
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const STATUSES: ExecutionStatus[] = ['running', 'succeeded', 'failed', 'interrupted', 'cancelled'];
+
+export async function main(argv: string[], io: Io = { out: console.log, err: console.error }): Promise<number> {
+  let stores: SqliteStore[] = [];
+  let exitCode: number = EXIT.ok;
+  const program = new Command('background-tasks')
+    .description('Inspect and steer the background-tasks scheduler of a database file. Safe while a scheduler runs.')
+    .option('--db <file>', 'the SQLite database file', 'tasks.db')
+    .option('--json', 'print JSON for scripts instead of tables')
+    .option('--busy-timeout <ms>', 'how long to wait for a lock held by a running scheduler', '5000')
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => io.out(text.trimEnd()), writeErr: (text) => io.err(text.trimEnd()) });
+
+  const global = () => program.opts<{ db: string; json?: boolean; busyTimeout: string }>();
+  /** Opens an existing database: inspecting must not create one by accident. */
+  const open = (create = false): Store => {
+    const { db } = global();
+    if (!create && !existsSync(db))
+      throw new NoFileError(`${db}: no such database file (run "background-tasks migrate --db ${db}" to create one)`);
+    const busyTimeout = Number(global().busyTimeout);
+    if (!Number.isInteger(busyTimeout) || busyTimeout < 0)
+      throw new UsageError(`--busy-timeout: expected milliseconds, got "${global().busyTimeout}"`);
+    const store = new SqliteStore(db, { busyTimeout });
+    stores.push(store);
+    return store;
+  };
+  const print = (json: unknown, text: () => string) => io.out(global().json ? JSON.stringify(json, null, 2) : text());
+  const resolveTask = async (store: Store, ref: string) => {
+    const id = /^\d+$/.test(ref) ? Number(ref) : await store.taskIdByKey(ref);
+    const task = id === undefined ? undefined : await store.getTask(id);
+    if (!task) throw new NoTaskError(`no task with id or key "${ref}"`);
+    return task;
+  };
+  const liveHandlers = async (store: Store, now: number) => {
+    const live = (await store.schedulers()).filter((s) => now - s.lastSeenAt <= LIVE_SCHEDULER_MS);
+    return new Set(live.flatMap((s) => s.handlers));
+  };
+  const since = (text: string | undefined, now: number): number | undefined => {
+    if (text === undefined) return undefined;
+    const duration = parseDuration(text);
+    if (duration !== null) return now - duration;
+    const time = Date.parse(text);
+    if (Number.isNaN(time))
+      throw new UsageError(`--since: expected a duration like 24h or 7d, or a date, got "${text}"`);
+    return time;
+  };
+  const positiveInt = (name: string) => (text: string) => {
+    if (!/^\d+$/.test(text) || Number(text) < 1)
+      throw new UsageError(`${name}: expected a positive whole number, got "${text}"`);
+    return Number(text);
+  };
+
+  program
+    .command('migrate')
+    .description('create the database or apply pending migrations')
+    .action(async () => {
+      open(true);
+      print({ database: global().db, upToDate: true }, () => `${global().db}: schema is up to date`);
+    });
+
+  program
+    .command('doctor')
+    .description('integrity, schema version, stuck runs, handlers nobody serves, file and WAL size')
+    .action(async () => {
+      const store = open();
+      const now = Date.now();
+      const info = await store.inspect();
+      const stuck = (await store.runningRuns()).filter((run) => isOwnerGone(run.owner, run.leaseExpiresAt, now));
+      const handlers = await liveHandlers(store, now);
+      const ready = await store.runs({ readyAt: now, limit: 10_000 });
+      const tasks = new Map<number, string>();
+      for (const run of ready)
+        if (!tasks.has(run.taskId)) tasks.set(run.taskId, (await store.getTask(run.taskId))?.handler ?? '?');
+      const unserved = [...new Set([...tasks.values()].filter((handler) => !handlers.has(handler)))];
+      const schedulers = await store.schedulers();
+      const report = { ...info, stuckRuns: stuck.map((run) => run.runId), unservedHandlers: unserved, schedulers };
+      print(report, () =>
+        [
+          `integrity        ${info.integrity}`,
+          `schema           ${info.schemaVersion}`,
+          `file             ${(info.fileBytes / 1024).toFixed(0)} KiB (${info.freePages} free pages), WAL ${(info.walBytes / 1024).toFixed(0)} KiB`,
+          `stuck runs       ${stuck.length === 0 ? 'none' : stuck.map((run) => `run ${run.runId} (owner pid ${run.owner.pid} on ${run.owner.host} is gone)`).join(', ')}`,
+          `unserved         ${unserved.length === 0 ? 'none' : unserved.map((h) => `"${h}" (ready runs, no live scheduler registered it)`).join(', ')}`,
+          `schedulers       ${schedulers.length === 0 ? 'none running' : schedulers.map((s) => `pid ${s.pid} on ${s.host}, seen ${formatTime(s.lastSeenAt)}`).join('; ')}`,
+        ].join('\n'),
+      );
+      if (info.integrity !== 'ok' || stuck.length > 0) exitCode = EXIT.database;
+    });
+
+  program
+    .command('tasks')
+    .description('every task: triggers in words, priority, paused, next fire, last status, counts')
+    .action(async () => {
+      const store = open();
+      const tasks = [];
+      for (let page = await store.listTasks({ limit: 1000, afterId: 0 }); page.length > 0;) {
+        tasks.push(...page);
+        page = await store.listTasks({ limit: 1000, afterId: page.at(-1)!.id });
+      }
+      const counts = await store.taskCounts(tasks.map((t) => t.id));
+      const rows = tasks.map((task) => {
+        const c = counts.get(task.id);
+        const next = task.triggers.map((t) => t.nextFireAt).filter((t): t is number => t !== null);
+        return {
+          id: task.id,
+          key: task.key,
+          name: task.name,
+          triggers: task.triggers.map(describeTrigger).join('; '),
+          priority: task.priority,
+          paused: task.paused ? 'yes' : 'no',
+          next: formatTime(next.length > 0 ? Math.min(...next) : null),
+          last: c?.lastStatus ?? null,
+          runs: c?.total ?? 0,
+          ok: c?.succeeded ?? 0,
+          failed: c?.failed ?? 0,
+        };
+      });
+      print(rows, () => (rows.length === 0 ? 'no tasks' : table(rows, Object.keys(rows[0]!))));
+    });
+
+  program
+    .command('show')
+    .argument('<task>', 'task id or key')
+    .description('one task in full, its next five fire times, and why it is or is not about to run')
+    .action(async (ref: string) => {
+      const store = open();
+      const now = Date.now();
+      const task = await resolveTask(store, ref);
+      const explanation = explain({
+        task,
+        runs: await store.runs({ taskId: task.id, limit: 1000 }),
+        now,
+        handlers: await liveHandlers(store, now),
+        freeSlots: null,
+      });
+      print({ task, ...explanation }, () =>
+        [
+          `task ${task.id}${task.key ? ` (${task.key})` : ''}: ${task.name}, handler ${task.handler}, priority ${task.priority}${task.paused ? ', paused' : ''}`,
+          `args ${JSON.stringify(task.args)}`,
+          `timeout ${formatDuration(task.timeout) ?? 'none'}; retries ${task.retryPolicy ? `${task.retryPolicy.maxRetries} × ${formatDuration(task.retryPolicy.delay)} ${task.retryPolicy.backoff}` : 'none'}`,
+          `triggers: ${task.triggers.map(describeTrigger).join('; ') || 'none'}`,
+          `state: ${explanation.state}`,
+          `next fires: ${explanation.nextFireTimes.map(formatTime).join(', ') || 'none'}`,
+          ...explanation.reasons.map((reason) => `- ${reason}`),
+        ].join('\n'),
+      );
+    });
+
+  program
+    .command('history')
+    .description('executions, newest first, with duration and error')
+    .option('--task <task>', 'task id or key')
+    .addOption(new Option('--status <status>', 'only this status').choices(STATUSES))
+    .option('--since <when>', 'a duration back from now (24h, 7d) or a date')
+    .option('--limit <n>', 'at most this many rows', positiveInt('--limit'), 50)
+    .action(async (options: { task?: string; status?: ExecutionStatus; since?: string; limit: number }) => {
+      const store = open();
+      const taskId = options.task === undefined ? undefined : (await resolveTask(store, options.task)).id;
+      const from = since(options.since, Date.now());
+      const rows = await store.executions({
+        limit: Math.min(options.limit, 10_000),
+        ...(taskId === undefined ? {} : { taskId }),
+        ...(options.status === undefined ? {} : { status: options.status }),
+        ...(from === undefined ? {} : { since: from }),
+      });
+      print(rows, () =>
+        rows.length === 0
+          ? 'no executions'
+          : table(
+              rows.map((e) => ({
+                id: e.id,
+                task: `${e.taskId} ${e.taskName}`,
+                attempt: e.attempt,
+                status: e.status,
+                reason: e.reason,
+                started: formatTime(e.startedAt),
+                duration: e.durationMs === null ? null : `${e.durationMs}ms`,
+                error: e.error?.slice(0, 60) ?? null,
+              })),
+              ['id', 'task', 'attempt', 'status', 'reason', 'started', 'duration', 'error'],
+            ),
+      );
+    });
+
+  program
+    .command('stats')
+    .description('per task: runs, successes, failures, p50/p95 duration, retries, interruptions')
+    .option('--since <when>', 'a duration back from now (24h, 7d) or a date', '24h')
+    .action(async (options: { since: string }) => {
+      const store = open();
+      const from = since(options.since, Date.now())!;
+      const all: Execution[] = [];
+      for (
+        let page = await store.executions({ limit: 10_000, since: from });
+        page.length > 0 && all.length < 1_000_000;
+      ) {
+        all.push(...page);
+        page = await store.executions({ limit: 10_000, since: from, beforeId: page.at(-1)!.id });
+      }
+      const byTask = new Map<number, Execution[]>();
+      for (const e of all) byTask.set(e.taskId, [...(byTask.get(e.taskId) ?? []), e]);
+      const rows = [...byTask.entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([taskId, list]) => {
+          const durations = list
+            .map((e) => e.durationMs)
+            .filter((d): d is number => d !== null)
+            .sort((a, b) => a - b);
+          const count = (status: ExecutionStatus) => list.filter((e) => e.status === status).length;
+          return {
+            task: `${taskId} ${list[0]!.taskName}`,
+            runs: list.length,
+            succeeded: count('succeeded'),
+            failed: count('failed'),
+            p50ms: percentile(durations, 50),
+            p95ms: percentile(durations, 95),
+            retries: list.filter((e) => e.attempt > 1).length,
+            interrupted: count('interrupted'),
+          };
+        });
+      print(rows, () =>
+        rows.length === 0 ? `no executions since ${formatTime(from)}` : table(rows, Object.keys(rows[0]!)),
+      );
+    });
+
+  const steer = (name: string, description: string, act: (store: Store, id: number, now: number) => Promise<unknown>) =>
+    program
+      .command(name)
+      .argument('<task>', 'task id or key')
+      .description(description)
+      .action(async (ref: string) => {
+        const store = open();
+        const task = await resolveTask(store, ref);
+        await act(store, task.id, Date.now());
+        print(
+          { taskId: task.id, done: name },
+          () => `${name}: task ${task.id} (${task.name}) — the running scheduler acts on it at its next wake`,
+        );
+      });
+  steer('run-now', 'queue a run now', (store, id, now) => store.enqueueRun(id, now));
+  steer('pause', 'hold the task: its runs wait', (store, id, now) => store.setPaused(id, true, now));
+  steer('resume', 'release a paused task', (store, id, now) => store.setPaused(id, false, now));
+  steer('remove', 'remove the task and its pending runs (history stays)', (store, id, now) =>
+    store.removeTask(id, now),
+  );
+
+  program
+    .command('fire')
+    .argument('<event>', 'event name')
+    .option('--payload <json>', 'the payload, as JSON')
+    .description('fire an event: each listening task gets one run')
+    .action(async (event: string, options: { payload?: string }) => {
+      let payload: unknown;
+      try {
+        payload = options.payload === undefined ? undefined : JSON.parse(options.payload);
+      } catch {
+        throw new UsageError(`--payload: not valid JSON: ${options.payload}`);
+      }
+      const store = open();
+      const runs = await store.fireEvent(event, payload === undefined ? null : toJson(payload, 'payload'), Date.now());
+      print({ event, runs }, () => `fired ${event}: ${runs} run(s) queued`);
+    });
+
+  program
+    .command('prune')
+    .description('delete old execution history now')
+    .option('--older-than <duration>', 'executions that started longer ago (e.g. 30d)')
+    .option('--keep-last <n>', 'keep only the newest n of each task', positiveInt('--keep-last'))
+    .action(async (options: { olderThan?: string; keepLast?: number }) => {
+      const maxAge = options.olderThan === undefined ? null : parseDuration(options.olderThan);
+      if (maxAge === null && options.olderThan !== undefined)
+        throw new UsageError(`--older-than: expected a duration like 30d, got "${options.olderThan}"`);
+      if (maxAge === null && options.keepLast === undefined)
+        throw new UsageError('prune: give --older-than, --keep-last or both');
+      const store = open();
+      let deleted = 0;
+      for (let n = -1; n !== 0;) {
+        n = await store.pruneExecutions({
+          endedBefore: maxAge === null ? null : Date.now() - maxAge,
+          keepLast: options.keepLast ?? null,
+          limit: 1000,
+        });
+        deleted += n;
+      }
+      await store.compact();
+      print({ deleted }, () => `deleted ${deleted} execution(s)`);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    if (err instanceof UsageError || err instanceof ValidationError) {
+      io.err(`error: ${message}`);
+      return EXIT.usage;
+    }
+    if (err instanceof NoFileError) {
+      io.err(`error: ${message}`);
+      return EXIT.noFile;
+    }
+    if (err instanceof NoTaskError || err instanceof TaskNotFoundError) {
+      io.err(`error: ${message}`);
+      return EXIT.notFound;
+    }
+    io.err(`error: ${message}${err instanceof BackgroundTasksError ? ` [${err.code}]` : ''}`);
+    return EXIT.database;
+  } finally {
+    for (const store of stores) await store.close();
+    stores = [];
+  }
+}

@@ -1,0 +1,96 @@
+import type { RunInfo } from './store/store.js';
+import type { Task, TriggerInfo } from './task.js';
+import { nextSlot } from './triggers/schedule.js';
+
+/** Why a task is, or is not, about to run: what `scheduler.explain(id)` and the CLI's `show` say. */
+export interface Explanation {
+  taskId: number;
+  name: string;
+  state: 'running' | 'ready' | 'scheduled' | 'paused' | 'idle';
+  /** The next five times its periodic and one-time triggers fire (epoch ms). */
+  nextFireTimes: number[];
+  runs: RunInfo[];
+  reasons: string[];
+}
+
+export interface ExplainInput {
+  task: Task;
+  runs: RunInfo[];
+  now: number;
+  /** Handlers some live scheduler has registered; null when nobody could be asked. */
+  handlers: ReadonlySet<string> | null;
+  /** Free slots in the scheduler asking, or null when asked from outside (the CLI). */
+  freeSlots: number | null;
+}
+
+/** Pure: from a task, its runs and who can take them, the reasons in words. */
+export function explain({ task, runs, now, handlers, freeSlots }: ExplainInput): Explanation {
+  const reasons: string[] = [];
+  const at = (time: number) => new Date(time).toISOString();
+  const running = runs.filter((run) => run.state === 'running');
+  const ready = runs.filter((run) => run.state === 'waiting' && run.dueAt <= now);
+  const later = runs.filter((run) => run.state === 'waiting' && run.dueAt > now);
+  const served = handlers === null || handlers.has(task.handler);
+
+  for (const run of running)
+    reasons.push(`running now: attempt ${run.attempt} (run ${run.id}), started by ${run.owner ?? 'unknown'}`);
+  if (task.paused) reasons.push('paused: its runs wait until resumeTask');
+  if (ready.length > 0 && !task.paused) {
+    if (!served)
+      reasons.push(`${ready.length} run(s) ready, but no running scheduler has registered handler "${task.handler}"`);
+    else if (running.length > 0)
+      reasons.push(`${ready.length} run(s) ready, waiting for the running one to end (no overlap)`);
+    else if (freeSlots === 0) reasons.push(`${ready.length} run(s) ready, waiting for a free slot`);
+    else reasons.push(`${ready.length} run(s) ready: the next wake starts one`);
+  }
+  for (const run of later) {
+    reasons.push(
+      run.attempt > 1
+        ? `waiting for a retry: attempt ${run.attempt} at ${at(run.dueAt)}`
+        : `a ${run.reason} run is due at ${at(run.dueAt)}`,
+    );
+  }
+  for (const trigger of task.triggers) {
+    if (trigger.coalescedCount > 0) {
+      reasons.push(
+        `trigger ${trigger.id}: ${trigger.coalescedCount} fire(s) coalesced into a run that was still waiting or running`,
+      );
+    }
+    if (trigger.missedCount > 0)
+      reasons.push(`trigger ${trigger.id}: ${trigger.missedCount} slot(s) missed while no scheduler ran`);
+    if (trigger.kind === 'event') reasons.push(`runs once per fireEvent("${trigger.event}")`);
+  }
+  const nextFireTimes = upcoming(task.triggers, 5);
+  if (nextFireTimes.length > 0) reasons.push(`next fire at ${at(nextFireTimes[0]!)}`);
+  if (task.triggers.length === 0 && runs.length === 0) reasons.push('no trigger: it runs only through runNow');
+  if (!served && ready.length === 0) reasons.push(`no running scheduler has registered handler "${task.handler}"`);
+
+  const state =
+    running.length > 0
+      ? 'running'
+      : task.paused
+        ? 'paused'
+        : ready.length > 0
+          ? 'ready'
+          : later.length > 0 || nextFireTimes.length > 0
+            ? 'scheduled'
+            : 'idle';
+  return { taskId: task.id, name: task.name, state, nextFireTimes, runs, reasons };
+}
+
+/** The next `count` fire times of time-driven triggers, merged. Jitter applies only to the first of each. */
+function upcoming(triggers: TriggerInfo[], count: number): number[] {
+  const times: number[] = [];
+  for (const trigger of triggers) {
+    if (trigger.nextFireAt === null) continue;
+    times.push(trigger.nextFireAt);
+    if (trigger.kind !== 'interval' && trigger.kind !== 'cron') continue;
+    let slot: number | null = trigger.nextSlotAt;
+    for (let i = 1; i < count && slot !== null; i++) {
+      // Any slot of an interval trigger is as good an anchor as the first.
+      slot = nextSlot(trigger, slot, slot);
+      if (slot !== null) times.push(slot);
+    }
+  }
+  return times.sort((a, b) => a - b).slice(0, count);
+}
