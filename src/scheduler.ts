@@ -10,6 +10,7 @@ import type { Handler } from './runtime/executor.js';
 import { normalizeHistoryPolicy, type HistoryPolicy } from './maintenance/retention.js';
 import { Batcher } from './runtime/batcher.js';
 import { Loop } from './runtime/loop.js';
+import { Telemetry } from './runtime/telemetry.js';
 import { createOwner } from './runtime/owner.js';
 import type { Durability } from './store/sqlite/open.js';
 import { SqliteStore } from './store/sqlite/store.js';
@@ -97,6 +98,10 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
       handlers: this.#handlers,
       maxRunningTasks,
       history,
+      telemetry: new Telemetry(
+        () => this.#loop.runningCount,
+        () => this.#store.countReady(this.#clock.now(), 1_000_000),
+      ),
       emit: (event, ...args) => (this.emit as (name: string, ...rest: unknown[]) => boolean)(event, ...args),
     });
   }

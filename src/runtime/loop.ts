@@ -1,3 +1,4 @@
+import { context, type Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
 import { BackgroundTasksError, coerceError, SchedulerStoppingError, TaskCancelledError } from '../errors.js';
@@ -10,6 +11,7 @@ import { announce, executionEvent, type Emit } from './announce.js';
 import { decide, describeError, type Outcome } from './outcome.js';
 import { pruneHistory, type NormalizedHistoryPolicy } from '../maintenance/retention.js';
 import { recoverAbandonedRuns } from './recovery.js';
+import type { Telemetry } from './telemetry.js';
 import { holdStrayRejections, releaseStrayRejections } from './stray-rejections.js';
 
 /** The longest the loop sleeps, so that another process's work and clock corrections are noticed. */
@@ -47,6 +49,7 @@ export interface LoopDeps {
   maxRunningTasks: number;
   emit: Emit;
   history: NormalizedHistoryPolicy | null;
+  telemetry: Telemetry;
 }
 
 interface InFlight {
@@ -266,9 +269,11 @@ export class Loop {
       }));
     if (root.isLevelEnabled('debug')) logger().debug({ reason: claim.reason }, 'execution started');
     this.#deps.emit('execution:started', executionEvent(claim, 'running'));
+    const traced = this.#deps.telemetry.started(claim);
+    const inSpan: Handler = (args, ctx) => context.with(traced.context, () => handler(args, ctx));
     const before = { cpu: process.cpuUsage(), at: performance.now() };
-    const attempt = startAttempt(claim, handler, logger, clock);
-    const recorded = attempt.done.then((outcome) => this.#record(claim, outcome, before, logger));
+    const attempt = startAttempt(claim, inSpan, logger, clock);
+    const recorded = attempt.done.then((outcome) => this.#record(claim, outcome, before, logger, traced.span));
     this.#inFlight.set(claim.executionId, { attempt, recorded });
   }
 
@@ -278,6 +283,7 @@ export class Loop {
     outcome: Outcome,
     before: { cpu: NodeJS.CpuUsage; at: number },
     logger: () => Logger,
+    span: Span,
   ): void {
     const { clock, owner } = this.#deps;
     const cpu = process.cpuUsage(before.cpu);
@@ -285,6 +291,7 @@ export class Loop {
     const now = clock.now();
     const decision = decide({ ...claim, retryPolicy: claim.task.retryPolicy }, outcome, now);
     const resultJson = outcome.status === 'succeeded' ? resultToJson(outcome.result, logger) : null;
+    this.#deps.telemetry.ended(claim, span, decision, durationMs, 'error' in outcome ? outcome.error : null);
     const params: CompleteRunParams = {
       runId: claim.runId,
       executionId: claim.executionId,

@@ -191,6 +191,8 @@ export interface Store {
   /** The pending and running runs of one task, or (without an id) the first `limit` ready at `now`. */
   runs(params: { taskId?: number; readyAt?: number; limit: number }): Promise<RunInfo[]>;
   inspect(): Promise<DatabaseInfo>;
+  /** How many runs are due at `now` and waiting (counting stops at `limit`). */
+  countReady(now: number, limit: number): Promise<number>;
   taskIdByKey(key: string): Promise<number | undefined>;
   /** Per task: executions recorded, how many succeeded and failed, and the latest status. */
   taskCounts(taskIds: number[]): Promise<Map<number, TaskCounts>>;

@@ -194,6 +194,10 @@ export function prepareStatements(db: Database.Database) {
        WHERE newer > ? AND status <> 'running' LIMIT ?`,
     ),
     deleteExecution: prepare<[number]>(db, "DELETE FROM executions WHERE id = ? AND status <> 'running'"),
+    countReady: pluck<[number, number], number>(
+      db,
+      "SELECT count(*) FROM (SELECT 1 FROM runs WHERE state = 'waiting' AND due_at <= ? LIMIT ?)",
+    ),
     insertTask: prepare<
       [
         string | null,

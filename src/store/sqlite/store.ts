@@ -647,6 +647,10 @@ export class SqliteStore implements Store {
     );
   }
 
+  countReady(now: number, limit: number): Promise<number> {
+    return this.#read(() => this.#q.countReady.get(now, limit) ?? 0);
+  }
+
   taskIdByKey(key: string): Promise<number | undefined> {
     return this.#read(() => this.#q.taskIdByKey.get(key));
   }

@@ -1,0 +1,72 @@
+import { context, metrics, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import type { ClaimedRun } from '../store/store.js';
+import type { Decision } from './outcome.js';
+
+const SCOPE = 'background-tasks';
+
+/**
+ * Spans and metrics through @opentelemetry/api: a no-op unless the application
+ * installs an SDK. One span per attempt (the handler runs inside it, so its own
+ * spans nest), and: runs by outcome, duration, start lag, running count, ready backlog.
+ */
+export class Telemetry {
+  readonly #tracer = trace.getTracer(SCOPE);
+  // The metrics API has no proxy: the meter is taken when the scheduler is made,
+  // so an SDK must be installed before that.
+  readonly #meter = metrics.getMeter(SCOPE);
+  readonly #runs = this.#meter.createCounter('background_tasks.runs', {
+    description: 'Attempts that ended, by outcome',
+  });
+  readonly #duration = this.#meter.createHistogram('background_tasks.duration', {
+    description: 'Wall time of an attempt',
+    unit: 'ms',
+  });
+  readonly #lag = this.#meter.createHistogram('background_tasks.start_lag', {
+    description: 'From when a run became due to when its attempt started',
+    unit: 'ms',
+  });
+
+  constructor(running: () => number, readyBacklog: () => Promise<number>) {
+    this.#meter
+      .createObservableGauge('background_tasks.running', { description: 'Handlers running in this scheduler' })
+      .addCallback((result) => result.observe(running()));
+    this.#meter
+      .createObservableGauge('background_tasks.ready_backlog', { description: 'Runs due and waiting for a slot' })
+      .addCallback(async (result) => result.observe(await readyBacklog()));
+  }
+
+  /** Starts the attempt's span; returns the context to run the handler in. */
+  started(claim: ClaimedRun): { span: Span; context: Context } {
+    const attributes = attributesOf(claim);
+    this.#lag.record(Math.max(0, claim.startedAt - claim.dueAt), { 'background_tasks.task.name': claim.task.name });
+    const span = this.#tracer.startSpan(`run ${claim.task.name}`, {
+      attributes: { ...attributes, 'background_tasks.reason': claim.reason },
+      startTime: claim.startedAt,
+    });
+    return { span, context: trace.setSpan(context.active(), span) };
+  }
+
+  ended(claim: ClaimedRun, span: Span, decision: Decision, durationMs: number, error: Error | null): void {
+    const outcome = decision.status === 'failed' && decision.retryAt !== null ? 'retrying' : decision.status;
+    const attributes = { 'background_tasks.task.name': claim.task.name, 'background_tasks.outcome': outcome };
+    this.#runs.add(1, attributes);
+    this.#duration.record(durationMs, attributes);
+    span.setAttribute('background_tasks.outcome', outcome);
+    if (error !== null) span.recordException(error);
+    span.setStatus(
+      decision.status === 'succeeded'
+        ? { code: SpanStatusCode.OK }
+        : { code: SpanStatusCode.ERROR, message: decision.error ?? outcome },
+    );
+    span.end();
+  }
+}
+
+function attributesOf(claim: ClaimedRun): Attributes {
+  return {
+    'background_tasks.task.id': claim.task.id,
+    'background_tasks.task.name': claim.task.name,
+    'background_tasks.execution.id': claim.executionId,
+    'background_tasks.attempt': claim.attempt,
+  };
+}
