@@ -270,7 +270,8 @@ export class Loop {
     if (root.isLevelEnabled('debug')) logger().debug({ reason: claim.reason }, 'execution started');
     this.#deps.emit('execution:started', executionEvent(claim, 'running'));
     const traced = this.#deps.telemetry.started(claim);
-    const inSpan: Handler = (args, ctx) => context.with(traced.context, () => handler(args, ctx));
+    const spanContext = traced.context;
+    const inSpan: Handler = spanContext === null ? handler : (args, ctx) => context.with(spanContext, () => handler(args, ctx));
     const before = { cpu: process.cpuUsage(), at: performance.now() };
     const attempt = startAttempt(claim, inSpan, logger, clock);
     const recorded = attempt.done.then((outcome) => this.#record(claim, outcome, before, logger, traced.span));

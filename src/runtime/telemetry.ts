@@ -1,4 +1,4 @@
-import { context, metrics, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { context, createNoopMeter, metrics, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import type { ClaimedRun } from '../store/store.js';
 import type { Decision } from './outcome.js';
 
@@ -14,6 +14,8 @@ export class Telemetry {
   // The metrics API has no proxy: the meter is taken when the scheduler is made,
   // so an SDK must be installed before that.
   readonly #meter = metrics.getMeter(SCOPE);
+  /** Without an SDK, the hot path skips building attributes nobody will read. */
+  readonly #measuring = !(this.#meter instanceof createNoopMeter().constructor);
   readonly #runs = this.#meter.createCounter('background_tasks.runs', {
     description: 'Attempts that ended, by outcome',
   });
@@ -35,22 +37,25 @@ export class Telemetry {
       .addCallback(async (result) => result.observe(await readyBacklog()));
   }
 
-  /** Starts the attempt's span; returns the context to run the handler in. */
-  started(claim: ClaimedRun): { span: Span; context: Context } {
-    const attributes = attributesOf(claim);
-    this.#lag.record(Math.max(0, claim.startedAt - claim.dueAt), { 'background_tasks.task.name': claim.task.name });
-    const span = this.#tracer.startSpan(`run ${claim.task.name}`, {
-      attributes: { ...attributes, 'background_tasks.reason': claim.reason },
-      startTime: claim.startedAt,
-    });
+  /** Starts the attempt's span; returns the context to run the handler in (null when nothing records). */
+  started(claim: ClaimedRun): { span: Span; context: Context | null } {
+    if (this.#measuring) {
+      this.#lag.record(Math.max(0, claim.startedAt - claim.dueAt), { 'background_tasks.task.name': claim.task.name });
+    }
+    const span = this.#tracer.startSpan(`run ${claim.task.name}`, { startTime: claim.startedAt });
+    if (!span.isRecording()) return { span, context: null };
+    span.setAttributes({ ...attributesOf(claim), 'background_tasks.reason': claim.reason });
     return { span, context: trace.setSpan(context.active(), span) };
   }
 
   ended(claim: ClaimedRun, span: Span, decision: Decision, durationMs: number, error: Error | null): void {
     const outcome = decision.status === 'failed' && decision.retryAt !== null ? 'retrying' : decision.status;
-    const attributes = { 'background_tasks.task.name': claim.task.name, 'background_tasks.outcome': outcome };
-    this.#runs.add(1, attributes);
-    this.#duration.record(durationMs, attributes);
+    if (this.#measuring) {
+      const attributes = { 'background_tasks.task.name': claim.task.name, 'background_tasks.outcome': outcome };
+      this.#runs.add(1, attributes);
+      this.#duration.record(durationMs, attributes);
+    }
+    if (!span.isRecording()) return;
     span.setAttribute('background_tasks.outcome', outcome);
     if (error !== null) span.recordException(error);
     span.setStatus(
