@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { ValidationError } from './errors.js';
 import { toJson, type JsonValue } from './json.js';
 import { normalizeRetryPolicy, type NormalizedRetryPolicy, type RetryPolicy } from './retry-policy.js';
@@ -20,6 +21,15 @@ export interface TaskDefinition {
   priority?: number;
   /** Ms after which `ctx.signal` is aborted and the attempt fails. Default: none. */
   timeout?: number;
+  /**
+   * A module file (absolute, or relative to the working directory) whose default
+   * export is the handler, run in its own worker thread: exact CPU and memory
+   * figures, a hard `memoryLimitMb`, and a `timeout` that terminates it. No
+   * `register` call is needed, and any scheduler on the file may run it.
+   */
+  module?: string;
+  /** With `module`: the worker's heap limit in MB; beyond it the attempt fails. */
+  memoryLimitMb?: number;
   triggers?: Trigger[];
   retryPolicy?: RetryPolicy;
   /** Add the task paused: its runs wait until `resumeTask`. Default false. */
@@ -31,6 +41,8 @@ export interface NewTask {
   key: string | null;
   name: string;
   handler: string;
+  module: string | null;
+  memoryLimitMb: number | null;
   description: string | null;
   argsJson: string;
   priority: number;
@@ -61,6 +73,8 @@ export interface Task {
   key: string | null;
   name: string;
   handler: string;
+  module: string | null;
+  memoryLimitMb: number | null;
   description: string | null;
   args: JsonValue;
   priority: number;
@@ -98,6 +112,9 @@ export function validateDefinition(definition: TaskDefinition): NewTask {
     }
     return trigger.spec;
   });
+  if (definition.memoryLimitMb !== undefined && definition.module === undefined) {
+    throw new ValidationError('memoryLimitMb', 'applies only to a task with a module');
+  }
   if (definition.paused !== undefined && typeof definition.paused !== 'boolean') {
     throw new ValidationError('paused', `must be a boolean, got ${describe(definition.paused)}`);
   }
@@ -105,6 +122,9 @@ export function validateDefinition(definition: TaskDefinition): NewTask {
     key: definition.key === undefined ? null : nonEmptyString(definition.key, 'key', MAX_KEY_LENGTH),
     name,
     handler: definition.handler === undefined ? name : nonEmptyString(definition.handler, 'handler', MAX_NAME_LENGTH),
+    module: definition.module === undefined ? null : resolve(nonEmptyString(definition.module, 'module', 4096)),
+    memoryLimitMb:
+      definition.memoryLimitMb === undefined ? null : integerIn(definition.memoryLimitMb, 'memoryLimitMb', 4, 1 << 20),
     description: optionalText(definition.description, 'description', MAX_DESCRIPTION_LENGTH),
     argsJson: toJson(definition.args ?? null, 'args'),
     priority: integerIn(definition.priority ?? 0, 'priority', -PRIORITY_LIMIT, PRIORITY_LIMIT),

@@ -62,6 +62,8 @@ CREATE TABLE `tasks` (
 	`key` text,
 	`name` text NOT NULL,
 	`handler` text NOT NULL,
+	`module` text,
+	`memory_limit_mb` integer,
 	`description` text,
 	`args` text NOT NULL,
 	`priority` integer DEFAULT 0 NOT NULL,

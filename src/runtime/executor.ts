@@ -31,6 +31,8 @@ export interface RunningAttempt {
   abort(reason: SchedulerStoppingError | TaskCancelledError): void;
   /** Ends the attempt now, whatever the handler is doing: it is abandoned. */
   end(outcome: Outcome): void;
+  /** Figures the attempt measured itself (a worker thread's); null for in-process ones. */
+  readonly usage: { cpuUserUs: number; cpuSystemUs: number; rssBytes: number } | null;
 }
 
 export function startAttempt(claim: ClaimedRun, handler: Handler, logger: () => Logger, clock: Clock): RunningAttempt {
@@ -90,12 +92,7 @@ export function startAttempt(claim: ClaimedRun, handler: Handler, logger: () => 
       (thrown: unknown) => end(failure(thrown, abortReason)),
     );
 
-  return {
-    claim,
-    done,
-    abort,
-    end,
-  };
+  return { claim, done, abort, end, usage: null };
 }
 
 /** A rejection after an abort is the abort's doing, not the handler's failure. */

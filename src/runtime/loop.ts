@@ -6,6 +6,7 @@ import { toJson } from '../json.js';
 import type { ClaimedRun, CompleteRunParams, CycleParams, CycleResult, Owner, Store } from '../store/store.js';
 import { planFires, replanAfterClockJump } from '../triggers/schedule.js';
 import { startAttempt, type Handler, type RunningAttempt } from './executor.js';
+import { startWorkerAttempt } from './worker-attempt.js';
 import { markLive } from './owner.js';
 import { announce, executionEvent, type Emit } from './announce.js';
 import { decide, describeError, type Outcome } from './outcome.js';
@@ -257,7 +258,6 @@ export class Loop {
 
   #launch(claim: ClaimedRun): void {
     const { handlers, clock, logger: root } = this.#deps;
-    const handler = handlers.get(claim.task.handler)!;
     // The child logger is made on first use: most runs of a quiet scheduler never log.
     let child: Logger | undefined;
     const logger = () =>
@@ -270,11 +270,20 @@ export class Loop {
     if (root.isLevelEnabled('debug')) logger().debug({ reason: claim.reason }, 'execution started');
     this.#deps.emit('execution:started', executionEvent(claim, 'running'));
     const traced = this.#deps.telemetry.started(claim);
-    const spanContext = traced.context;
-    const inSpan: Handler = spanContext === null ? handler : (args, ctx) => context.with(spanContext, () => handler(args, ctx));
     const before = { cpu: process.cpuUsage(), at: performance.now() };
-    const attempt = startAttempt(claim, inSpan, logger, clock);
-    const recorded = attempt.done.then((outcome) => this.#record(claim, outcome, before, logger, traced.span));
+    let attempt: RunningAttempt;
+    if (claim.task.module !== null) {
+      attempt = startWorkerAttempt(claim, logger, clock);
+    } else {
+      const handler = handlers.get(claim.task.handler)!;
+      const spanContext = traced.context;
+      const inSpan: Handler =
+        spanContext === null ? handler : (args, ctx) => context.with(spanContext, () => handler(args, ctx));
+      attempt = startAttempt(claim, inSpan, logger, clock);
+    }
+    const recorded = attempt.done.then((outcome) =>
+      this.#record(claim, outcome, before, logger, traced.span, attempt.usage),
+    );
     this.#inFlight.set(claim.executionId, { attempt, recorded });
   }
 
@@ -285,6 +294,7 @@ export class Loop {
     before: { cpu: NodeJS.CpuUsage; at: number },
     logger: () => Logger,
     span: Span,
+    measured: RunningAttempt['usage'],
   ): void {
     const { clock, owner } = this.#deps;
     const cpu = process.cpuUsage(before.cpu);
@@ -301,7 +311,10 @@ export class Loop {
       endedAt: now,
       error: decision.error,
       resultJson,
-      usage: { durationMs, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, rssBytes: sampledRss() },
+      // A worker thread measured itself; in-process figures are the whole process's.
+      usage: measured
+        ? { durationMs, ...measured }
+        : { durationMs, cpuUserUs: cpu.user, cpuSystemUs: cpu.system, rssBytes: sampledRss() },
       next: decision.next,
     };
     // A cancelled attempt was already recorded by removeTask; it is announced all the same.

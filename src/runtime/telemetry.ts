@@ -1,4 +1,13 @@
-import { context, createNoopMeter, metrics, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import {
+  context,
+  createNoopMeter,
+  metrics,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+} from '@opentelemetry/api';
 import type { ClaimedRun } from '../store/store.js';
 import type { Decision } from './outcome.js';
 

@@ -68,6 +68,8 @@ export interface ClaimedRun {
     id: number;
     name: string;
     handler: string;
+    module: string | null;
+    memoryLimitMb: number | null;
     argsJson: string;
     timeoutMs: number | null;
     retryPolicy: NormalizedRetryPolicy | null;

@@ -65,6 +65,8 @@ export function toTask(row: TaskRow, triggerRows: TriggerRow[]): Task {
     key: row.key,
     name: row.name,
     handler: row.handler,
+    module: row.module,
+    memoryLimitMb: row.memoryLimitMb,
     description: row.description,
     args: parseJson(row.args),
     priority: row.priority,

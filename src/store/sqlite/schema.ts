@@ -11,6 +11,9 @@ export const tasks = sqliteTable(
     key: text('key'),
     name: text('name').notNull(),
     handler: text('handler').notNull(),
+    // A module file whose default export is the handler, run in a worker thread.
+    module: text('module'),
+    memoryLimitMb: integer('memory_limit_mb'),
     description: text('description'),
     args: text('args').notNull(),
     priority: integer('priority').notNull().default(0),

@@ -107,6 +107,8 @@ export class SqliteStore implements Store {
         .set({
           name: task.name,
           handler: task.handler,
+          module: task.module,
+          memoryLimitMb: task.memoryLimitMb,
           description: task.description,
           args: task.argsJson,
           priority: task.priority,
@@ -128,6 +130,8 @@ export class SqliteStore implements Store {
       key: task.key,
       name: task.name,
       handler: task.handler,
+      module: task.module,
+      memoryLimitMb: task.memoryLimitMb,
       description: task.description,
       args: task.argsJson,
       priority: task.priority,
@@ -145,6 +149,8 @@ export class SqliteStore implements Store {
         row.key,
         row.name,
         row.handler,
+        row.module,
+        row.memoryLimitMb,
         row.description,
         row.args,
         row.priority,
@@ -317,7 +323,8 @@ export class SqliteStore implements Store {
   cycle(params: CycleParams): Promise<CycleResult> {
     const { now, completions, claim } = params;
     const q = this.#q;
-    const wantClaims = claim !== null && claim.limit > 0 && claim.handlers.length > 0;
+    // Even with no handler registered: module tasks need none.
+    const wantClaims = claim !== null && claim.limit > 0;
     const work =
       completions.length > 0 ||
       q.anyTriggerDue.get(now) !== undefined ||
@@ -383,7 +390,8 @@ export class SqliteStore implements Store {
     for (const row of q.readyInOrder.iterate(now)) {
       if (seen.has(row.taskId)) continue;
       seen.add(row.taskId);
-      if (row.paused || running.has(row.taskId) || !allowed.has(row.handler)) continue;
+      // A module task needs no registration: any scheduler can load its file.
+      if (row.paused || running.has(row.taskId) || (row.module === null && !allowed.has(row.handler))) continue;
       ready.push(row);
       if (ready.length === limit) break;
     }
@@ -416,6 +424,8 @@ export class SqliteStore implements Store {
           id: row.taskId,
           name: row.name,
           handler: row.handler,
+          module: row.module,
+          memoryLimitMb: row.memoryLimitMb,
           argsJson: row.argsJson,
           timeoutMs: row.timeoutMs,
           retryPolicy: retryPolicyOf(row),
