@@ -30,7 +30,7 @@ export function explain({ task, runs, now, handlers, freeSlots }: ExplainInput):
   const running = runs.filter((run) => run.state === 'running');
   const ready = runs.filter((run) => run.state === 'waiting' && run.dueAt <= now);
   const later = runs.filter((run) => run.state === 'waiting' && run.dueAt > now);
-  const served = handlers === null || handlers.has(task.handler);
+  const served = handlers === null || task.module !== null || handlers.has(task.handler);
 
   for (const run of running)
     reasons.push(`running now: attempt ${run.attempt} (run ${run.id}), started by ${run.owner ?? 'unknown'}`);

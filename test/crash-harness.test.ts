@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { expect, test } from 'vitest';
 import { EventTrigger, OneTimeTrigger, PeriodicTrigger, Scheduler } from '../src/index.js';
+import { expectAttemptChains } from './helpers/invariants.js';
 import { silentLogger, tempDir } from './helpers/setup.js';
 
 const child = fileURLToPath(new URL('./fixtures/crash-child.mjs', import.meta.url));
@@ -125,18 +126,7 @@ test(
     // Nothing is left running.
     expect(rows.filter((r) => r.status === 'running')).toEqual([]);
     // Each attempt beyond the first follows a failed attempt (next number) or an interrupted one (same number).
-    const byRun = new Map<number, Row[]>();
-    for (const row of rows) byRun.set(row.run_id, [...(byRun.get(row.run_id) ?? []), row]);
-    for (const attempts of byRun.values()) {
-      expect(attempts[0]!.attempt).toBe(1);
-      for (let i = 1; i < attempts.length; i++) {
-        const [prev, cur] = [attempts[i - 1]!, attempts[i]!];
-        const follows =
-          (prev.status === 'failed' && cur.attempt === prev.attempt + 1) ||
-          (prev.status === 'interrupted' && cur.attempt === prev.attempt);
-        expect(follows, `run ${cur.run_id}: ${prev.status} #${prev.attempt} then #${cur.attempt}`).toBe(true);
-      }
-    }
+    expectAttemptChains(rows);
     // No two executions of one task overlap in time, unless one of them was interrupted.
     const byTask = new Map<number, Row[]>();
     for (const row of rows) byTask.set(row.task_id, [...(byTask.get(row.task_id) ?? []), row]);

@@ -93,8 +93,12 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       const handlers = await liveHandlers(store, now);
       const ready = await store.runs({ readyAt: now, limit: 10_000 });
       const tasks = new Map<number, string>();
-      for (const run of ready)
-        if (!tasks.has(run.taskId)) tasks.set(run.taskId, (await store.getTask(run.taskId))?.handler ?? '?');
+      for (const run of ready) {
+        if (tasks.has(run.taskId)) continue;
+        const task = await store.getTask(run.taskId);
+        // A module task needs no registered handler.
+        if (task && task.module === null) tasks.set(run.taskId, task.handler);
+      }
       const unserved = [...new Set([...tasks.values()].filter((handler) => !handlers.has(handler)))];
       const schedulers = await store.schedulers();
       const report = { ...info, stuckRuns: stuck.map((run) => run.runId), unservedHandlers: unserved, schedulers };

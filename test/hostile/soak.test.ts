@@ -4,6 +4,7 @@
 import Database from 'better-sqlite3';
 import { expect, test } from 'vitest';
 import { EventTrigger, OneTimeTrigger, PeriodicTrigger, type TaskDefinition } from '../../src/index.js';
+import { expectAttemptChains } from '../helpers/invariants.js';
 import { closeOnFakeClock, createHarness } from '../helpers/setup.js';
 
 const TASKS = Number(process.env.BT_SOAK_TASKS ?? 2_000);
@@ -92,19 +93,7 @@ test(`soak: ${TASKS} tasks of every kind, mixed outcomes, 16 at once`, { timeout
   expect(overlap).toBe(false);
   expect(rows.filter((r) => r.status === 'running')).toEqual([]);
   // Attempts of a run follow a failure (next number) or an interruption (same number), within the policy.
-  const byRun = new Map<number, Row[]>();
-  for (const row of rows) byRun.set(row.run_id, [...(byRun.get(row.run_id) ?? []), row]);
-  for (const attempts of byRun.values()) {
-    expect(attempts[0]!.attempt).toBe(1);
-    for (let i = 1; i < attempts.length; i++) {
-      const [prev, cur] = [attempts[i - 1]!, attempts[i]!];
-      expect(
-        (prev.status === 'failed' && cur.attempt === prev.attempt + 1) ||
-          (prev.status === 'interrupted' && cur.attempt === prev.attempt),
-      ).toBe(true);
-    }
-    expect(Math.max(...attempts.map((a) => a.attempt))).toBeLessThanOrEqual(3);
-  }
+  expectAttemptChains(rows, 3);
   // Every one-time task ran to an end (success, or failure after its retries) and was removed.
   for (const task of tasks.filter((t) => t.triggers[0]?.kind === 'once')) {
     const own = rows.filter((r) => r.task_id === task.id);

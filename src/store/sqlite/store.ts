@@ -101,33 +101,8 @@ export class SqliteStore implements Store {
   #addTask(db: SqliteDb, task: NewTaskWithSchedule, now: number): { task: Task; created: boolean } {
     const q = this.#q;
     const retry = task.retryPolicy;
-    const existing = task.key === null ? undefined : q.taskIdByKey.get(task.key);
-    if (existing !== undefined) {
-      db.update(tasks)
-        .set({
-          name: task.name,
-          handler: task.handler,
-          module: task.module,
-          memoryLimitMb: task.memoryLimitMb,
-          description: task.description,
-          args: task.argsJson,
-          priority: task.priority,
-          timeoutMs: task.timeoutMs,
-          maxRetries: retry?.maxRetries ?? null,
-          retryDelayMs: retry?.delay ?? null,
-          retryBackoff: retry?.backoff ?? null,
-          retryMaxDelayMs: retry?.maxDelay ?? null,
-          updatedAt: now,
-        })
-        .where(eq(tasks.id, existing))
-        .run();
-      db.update(runs).set({ priority: task.priority }).where(eq(runs.taskId, existing)).run();
-      this.#syncTriggers(db, existing, task.triggers, task.priority, now);
-      return { task: readTask(db, existing)!, created: false };
-    }
-    const row: TaskRow = {
-      id: 0,
-      key: task.key,
+    // The definition's columns: what a keyed update replaces, and a new row starts with.
+    const definition = {
       name: task.name,
       handler: task.handler,
       module: task.module,
@@ -140,10 +115,16 @@ export class SqliteStore implements Store {
       retryDelayMs: retry?.delay ?? null,
       retryBackoff: retry?.backoff ?? null,
       retryMaxDelayMs: retry?.maxDelay ?? null,
-      paused: task.paused,
-      createdAt: now,
       updatedAt: now,
     };
+    const existing = task.key === null ? undefined : q.taskIdByKey.get(task.key);
+    if (existing !== undefined) {
+      db.update(tasks).set(definition).where(eq(tasks.id, existing)).run();
+      db.update(runs).set({ priority: task.priority }).where(eq(runs.taskId, existing)).run();
+      this.#syncTriggers(db, existing, task.triggers, task.priority, now);
+      return { task: readTask(db, existing)!, created: false };
+    }
+    const row: TaskRow = { ...definition, id: 0, key: task.key, paused: task.paused, createdAt: now };
     row.id = Number(
       q.insertTask.run(
         row.key,
@@ -545,6 +526,7 @@ export class SqliteStore implements Store {
           sql`
           SELECT DISTINCT t.handler FROM runs r JOIN tasks t ON t.id = r.task_id
           WHERE r.state = 'waiting' AND r.due_at <= ${now}
+            AND t.module IS NULL
             AND t.handler NOT IN (SELECT value FROM json_each(${JSON.stringify(handlers)}))
           LIMIT 20`,
         )
