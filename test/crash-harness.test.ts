@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { expect, test } from 'vitest';
 import { EventTrigger, OneTimeTrigger, PeriodicTrigger, Scheduler } from '../src/index.js';
-import { expectAttemptChains } from './helpers/invariants.js';
+import { expectAttemptChains, type AttemptRow } from './helpers/invariants.js';
 import { silentLogger, tempDir } from './helpers/setup.js';
 
 const child = fileURLToPath(new URL('./fixtures/crash-child.mjs', import.meta.url));
@@ -43,12 +43,9 @@ function startChild(
   return { proc, ready };
 }
 
-interface Row {
+interface Row extends AttemptRow {
   id: number;
   task_id: number;
-  run_id: number;
-  attempt: number;
-  status: string;
   started_at: number;
   ended_at: number | null;
   event_payload: string | null;

@@ -4,17 +4,14 @@
 import Database from 'better-sqlite3';
 import { expect, test } from 'vitest';
 import { EventTrigger, OneTimeTrigger, PeriodicTrigger, type TaskDefinition } from '../../src/index.js';
-import { expectAttemptChains } from '../helpers/invariants.js';
+import { expectAttemptChains, type AttemptRow } from '../helpers/invariants.js';
 import { closeOnFakeClock, createHarness } from '../helpers/setup.js';
 
 const TASKS = Number(process.env.BT_SOAK_TASKS ?? 2_000);
 
-interface Row {
+interface Row extends AttemptRow {
   id: number;
   task_id: number;
-  run_id: number;
-  attempt: number;
-  status: string;
   reason: string;
 }
 
