@@ -55,8 +55,10 @@ scheduler.on('execution:finished', (e) =>
   ),
 );
 
+let diskFull;
 const shutdown = async (signal) => {
   console.log(`\n${signal}: stopping`);
+  clearTimeout(diskFull);
   await scheduler.close({ timeout: 2000 });
   process.exit(0);
 };
@@ -65,8 +67,9 @@ process.once('SIGTERM', shutdown);
 
 console.log(`Running tasks for ${runFor / 1000} s on ${database}...`);
 await scheduler.start();
-setTimeout(() => scheduler.fireEvent('disk-full', { mount: '/var' }), 1500);
+diskFull = setTimeout(() => scheduler.fireEvent('disk-full', { mount: '/var' }), Math.min(1500, runFor / 2));
 await new Promise((resolve) => setTimeout(resolve, runFor));
+clearTimeout(diskFull);
 await scheduler.close();
 
 // Read the history back as an operator would: plain SQL on the file.
