@@ -33,8 +33,8 @@ async function until<T>(probe: () => T | undefined, what: string): Promise<T> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-async function startScheduler(database: string): Promise<void> {
-  child = spawn(process.execPath, [childScript, database], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startScheduler(database: string, mode = 'ticking'): Promise<void> {
+  child = spawn(process.execPath, [childScript, database, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve) =>
     child!.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()),
   );
@@ -141,5 +141,28 @@ test('a database locked beyond the busy timeout is a clear error with exit code 
   } finally {
     holder.exec('ROLLBACK');
     holder.close();
+  }
+});
+
+test('work stored by the CLI wakes an idle scheduler in another process within about a second', async () => {
+  const db = tempDbPath();
+  await startScheduler(db, 'quiet'); // nothing due: without a nudge it sleeps up to 10 s
+  const reader = new Database(db, { readonly: true });
+  const started = reader
+    .prepare("SELECT started_at FROM executions WHERE task_name = 'job' ORDER BY id DESC LIMIT 1")
+    .pluck();
+  try {
+    // Three times, so that the 5 s heartbeat cannot pass for the watcher by luck.
+    for (let i = 1; i <= 3; i++) {
+      const asked = Date.now();
+      expect(run('run-now', 'job', '--db', db).status).toBe(0);
+      const at = await until(() => {
+        const time = started.get() as number | undefined;
+        return time !== undefined && time >= asked ? time : undefined;
+      }, `run ${i}`);
+      expect(at - asked).toBeLessThan(1_800);
+    }
+  } finally {
+    reader.close();
   }
 });

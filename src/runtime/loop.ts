@@ -38,6 +38,12 @@ const COMPACT_EVERY_MS = 60_000;
 export const REGISTRATION_REFRESH_MS = 20_000;
 /** A scheduler row not refreshed for this long belonged to a process that is gone. */
 const STALE_SCHEDULER_MS = 24 * 3600_000;
+/**
+ * How often the loop asks SQLite whether another process committed (a new task, an
+ * event, a run queued by the CLI). A real timer, not the injected clock: it only
+ * decides when to look, never what is due.
+ */
+export const WATCH_OTHERS_MS = 1_000;
 /** Pause before retrying after the database refused a wake. */
 const ERROR_BACKOFF_MS = 1_000;
 
@@ -69,6 +75,7 @@ export class Loop {
   #state: 'stopped' | 'running' | 'stopping' = 'stopped';
   readonly #inFlight = new Map<number, InFlight>();
   #timer: TimerHandle | undefined;
+  #watchOthers: NodeJS.Timeout | undefined;
   #heartbeat: TimerHandle | undefined;
   #wakeWanted = false;
   #driving: Promise<void> | undefined;
@@ -121,6 +128,13 @@ export class Loop {
       this.#reportError(err, 'could not register this scheduler'),
     );
     this.#scheduleHeartbeat();
+    this.#watchOthers = setInterval(() => {
+      try {
+        if (store.changedElsewhere()) this.wake();
+      } catch {
+        // The next wake meets the same problem and reports it.
+      }
+    }, WATCH_OTHERS_MS).unref();
     this.wake();
   }
 
@@ -433,6 +447,8 @@ export class Loop {
     const { clock } = this.#deps;
     if (this.#timer !== undefined) clock.clearTimeout(this.#timer);
     if (this.#heartbeat !== undefined) clock.clearTimeout(this.#heartbeat);
+    clearInterval(this.#watchOthers);
+    this.#watchOthers = undefined;
     this.#timer = this.#heartbeat = undefined;
   }
 }

@@ -198,6 +198,8 @@ export interface Store {
   taskIdByKey(key: string): Promise<number | undefined>;
   /** Per task: executions recorded, how many succeeded and failed, and the latest status. */
   taskCounts(taskIds: number[]): Promise<Map<number, TaskCounts>>;
+  /** Whether another connection (another process, the CLI) committed since the last call. */
+  changedElsewhere(): boolean;
   /** Throws DATABASE_GONE if the database was deleted or replaced under this store. */
   checkHealth(): Promise<void>;
   close(): Promise<void>;

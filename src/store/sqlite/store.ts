@@ -56,10 +56,12 @@ export class SqliteStore implements Store {
   readonly #immediate: (fn: () => unknown) => unknown;
 
   readonly #file: { path: string; ino: number } | null;
+  #dataVersion: number;
 
   constructor(filename: string, options: OpenOptions = {}) {
     const { sqlite, db } = openSqlite(filename, options);
     this.#file = sqlite.memory ? null : { path: filename, ino: statSync(filename).ino };
+    this.#dataVersion = sqlite.pragma('data_version', { simple: true }) as number;
     this.#sqlite = sqlite;
     this.#db = db;
     this.#q = prepareStatements(sqlite);
@@ -688,6 +690,14 @@ export class SqliteStore implements Store {
         freePages: this.#sqlite.pragma('freelist_count', { simple: true }) as number,
       };
     });
+  }
+
+  changedElsewhere(): boolean {
+    // SQLite bumps data_version when another connection commits; its own commits do not count.
+    const version = this.#sqlite.pragma('data_version', { simple: true }) as number;
+    const changed = version !== this.#dataVersion;
+    this.#dataVersion = version;
+    return changed;
   }
 
   checkHealth(): Promise<void> {
