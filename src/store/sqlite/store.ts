@@ -1,14 +1,11 @@
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
-import { coerceError, DatabaseError, toDatabaseError } from '../../errors.js';
+import { DatabaseError, toDatabaseError } from '../../errors.js';
 import type { Execution, ExecutionFilter, ExecutionStatus } from '../../execution.js';
-import { parseJson } from '../../json.js';
 import type { NewTaskWithSchedule, Task } from '../../task.js';
-import type { FirePlan, TriggerState } from '../../triggers/schedule.js';
+import type { TriggerState } from '../../triggers/schedule.js';
 import type {
-  ClaimedRun,
-  ClaimParams,
   CompleteRunParams,
   CycleParams,
   CycleResult,
@@ -33,7 +30,8 @@ import {
   type TriggerRow,
 } from './rows.js';
 import { executions, runs, schedulers, tasks, triggers } from './schema.js';
-import { prepareStatements, type ReadyRow, type Statements } from './statements.js';
+import { claim, complete, fireDue, nextWake } from './cycle.js';
+import { prepareStatements, type Statements } from './statements.js';
 
 /** Tries of a write transaction that finds the database locked beyond the busy timeout. */
 const BUSY_ATTEMPTS = 3;
@@ -304,150 +302,27 @@ export class SqliteStore implements Store {
   }
 
   cycle(params: CycleParams): Promise<CycleResult> {
-    const { now, completions, claim } = params;
+    const { now, completions } = params;
     const q = this.#q;
+    const wanted = params.claim;
     // Even with no handler registered: module tasks need none.
-    const wantClaims = claim !== null && claim.limit > 0;
+    const wantClaims = wanted !== null && wanted.limit > 0;
     const work =
       completions.length > 0 ||
       q.anyTriggerDue.get(now) !== undefined ||
       (wantClaims && q.anyRunReady.get(now) !== undefined);
     const empty: FireResult = { runs: 0, broken: [] };
-    if (!work) return this.#read(() => ({ completed: [], fired: empty, claims: [], nextWakeAt: this.#nextWake(now) }));
+    if (!work) return this.#read(() => ({ completed: [], fired: empty, claims: [], nextWakeAt: nextWake(q, now) }));
     return this.#write(() => {
-      const completed = completions.map((completion) => this.#complete(completion));
-      const fired = this.#fireDue(now, params.plan, params.triggerLimit);
-      const claims = wantClaims ? this.#claim({ ...claim, now }) : [];
-      return { completed, fired, claims, nextWakeAt: this.#nextWake(now) };
+      const completed = completions.map((completion) => complete(q, completion));
+      const fired = fireDue(q, now, params.plan, params.triggerLimit);
+      const claims = wanted !== null && wantClaims ? claim(q, { ...wanted, now }) : [];
+      return { completed, fired, claims, nextWakeAt: nextWake(q, now) };
     });
   }
 
   completeRun(params: CompleteRunParams): Promise<boolean> {
-    return this.#write(() => this.#complete(params));
-  }
-
-  #fireDue(now: number, plan: (state: TriggerState) => FirePlan, limit: number): FireResult {
-    const q = this.#q;
-    const result: FireResult = { runs: 0, broken: [] };
-    for (const row of q.dueTriggers.all(now, limit)) {
-      let firePlan: FirePlan;
-      try {
-        firePlan = plan(triggerState(row));
-      } catch (err) {
-        q.disableTrigger.run(row.id);
-        result.broken.push({ triggerId: row.id, taskId: row.taskId, error: coerceError(err) });
-        continue;
-      }
-      // A periodic run that comes due while an earlier one waits or runs is
-      // coalesced; `misfire: 'all'` lets up to maxCatchUp queue.
-      const pendingLimit = row.misfire === 'all' ? (row.maxCatchUp ?? 1) : 1;
-      const room =
-        row.kind === 'once' ? firePlan.fires.length : Math.max(0, pendingLimit - q.pendingOfTrigger.get(row.id)!);
-      const fires = firePlan.fires.slice(0, room);
-      for (const dueAt of fires) q.insertRun.run(row.taskId, row.id, row.kind, null, null, row.priority, dueAt, now);
-      q.advanceTrigger.run(
-        firePlan.nextSlotAt,
-        firePlan.nextFireAt,
-        fires.length > 0 ? now : row.lastFiredAt,
-        fires.length,
-        firePlan.missed,
-        firePlan.fires.length - fires.length,
-        row.id,
-      );
-      result.runs += fires.length;
-    }
-    return result;
-  }
-
-  /**
-   * Walks ready runs in claim order: highest priority first, then the run due
-   * first, then task id. A task offers only its first ready run, and none while it
-   * already runs (no overlap); the walk stops as soon as enough runs are chosen.
-   */
-  #claim({ now, limit, handlers, owner, leaseUntil }: ClaimParams): ClaimedRun[] {
-    const q = this.#q;
-    const running = new Set(q.runningTaskIds.all());
-    const allowed = new Set(handlers);
-    const seen = new Set<number>();
-    const ready: ReadyRow[] = [];
-    for (const row of q.readyInOrder.iterate(now)) {
-      if (seen.has(row.taskId)) continue;
-      seen.add(row.taskId);
-      // A module task needs no registration: any scheduler can load its file.
-      if (row.paused || running.has(row.taskId) || (row.module === null && !allowed.has(row.handler))) continue;
-      ready.push(row);
-      if (ready.length === limit) break;
-    }
-    return ready.map((row): ClaimedRun => {
-      const executionId = Number(
-        q.insertExecution.run(
-          row.taskId,
-          row.name,
-          row.runId,
-          row.attempt,
-          row.reason,
-          row.eventName,
-          row.eventPayload,
-          row.dueAt,
-          now,
-          owner.id,
-        ).lastInsertRowid,
-      );
-      q.markRunning.run(executionId, owner.id, owner.host, owner.pid, leaseUntil, row.runId);
-      return {
-        runId: row.runId,
-        executionId,
-        attempt: row.attempt,
-        interruptions: row.interruptions,
-        reason: row.reason,
-        event: row.eventName === null ? null : { name: row.eventName, payload: parseJson(row.eventPayload) },
-        dueAt: row.dueAt,
-        startedAt: now,
-        task: {
-          id: row.taskId,
-          name: row.name,
-          handler: row.handler,
-          module: row.module,
-          memoryLimitMb: row.memoryLimitMb,
-          argsJson: row.argsJson,
-          timeoutMs: row.timeoutMs,
-          retryPolicy: retryPolicyOf(row),
-        },
-      };
-    });
-  }
-
-  /** Records an attempt's end and the run's fate, if the run is still running under `owner`. */
-  #complete(params: CompleteRunParams): boolean {
-    const q = this.#q;
-    const { runId, owner, next, usage } = params;
-    const recorded = q.finishExecution.run(
-      params.status,
-      params.endedAt,
-      usage?.durationMs ?? null,
-      params.endedAt,
-      params.error,
-      params.resultJson,
-      usage?.cpuUserUs ?? null,
-      usage?.cpuSystemUs ?? null,
-      usage?.rssBytes ?? null,
-      params.executionId,
-      owner,
-    );
-    if (recorded.changes === 0) return false;
-    if (next.kind === 'again') {
-      q.requeueRun.run(next.dueAt, next.attempt, next.interruptions, runId, owner);
-      return true;
-    }
-    const taskId = q.deleteRun.get(runId, owner);
-    if (taskId !== undefined) q.removeIfSpent.run(taskId, taskId, taskId, taskId);
-    return true;
-  }
-
-  #nextWake(now: number): number | null {
-    const row = this.#q.nextWake.get(now)!;
-    const times = [row.run, row.trigger].filter((t): t is number => t !== null);
-    return times.length === 0 ? null : Math.min(...times);
+    return this.#write(() => complete(this.#q, params));
   }
 
   runningRuns(): Promise<RunningRun[]> {

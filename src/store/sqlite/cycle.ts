@@ -1,0 +1,135 @@
+import { coerceError } from '../../errors.js';
+import { parseJson } from '../../json.js';
+import type { FirePlan, TriggerState } from '../../triggers/schedule.js';
+import type { ClaimedRun, ClaimParams, CompleteRunParams, FireResult } from '../store.js';
+import { retryPolicyOf, triggerState } from './rows.js';
+import type { ReadyRow, Statements } from './statements.js';
+
+// The steps of one wake of the loop, run by SqliteStore.cycle inside one
+// transaction: record ended attempts, fire due triggers, claim ready runs.
+
+export function fireDue(
+  q: Statements,
+  now: number,
+  plan: (state: TriggerState) => FirePlan,
+  limit: number,
+): FireResult {
+  const result: FireResult = { runs: 0, broken: [] };
+  for (const row of q.dueTriggers.all(now, limit)) {
+    let firePlan: FirePlan;
+    try {
+      firePlan = plan(triggerState(row));
+    } catch (err) {
+      q.disableTrigger.run(row.id);
+      result.broken.push({ triggerId: row.id, taskId: row.taskId, error: coerceError(err) });
+      continue;
+    }
+    // A periodic run that comes due while an earlier one waits or runs is
+    // coalesced; `misfire: 'all'` lets up to maxCatchUp queue.
+    const pendingLimit = row.misfire === 'all' ? (row.maxCatchUp ?? 1) : 1;
+    const room =
+      row.kind === 'once' ? firePlan.fires.length : Math.max(0, pendingLimit - q.pendingOfTrigger.get(row.id)!);
+    const fires = firePlan.fires.slice(0, room);
+    for (const dueAt of fires) q.insertRun.run(row.taskId, row.id, row.kind, null, null, row.priority, dueAt, now);
+    q.advanceTrigger.run(
+      firePlan.nextSlotAt,
+      firePlan.nextFireAt,
+      fires.length > 0 ? now : row.lastFiredAt,
+      fires.length,
+      firePlan.missed,
+      firePlan.fires.length - fires.length,
+      row.id,
+    );
+    result.runs += fires.length;
+  }
+  return result;
+}
+
+/**
+ * Walks ready runs in claim order: highest priority first, then the run due
+ * first, then task id. A task offers only its first ready run, and none while it
+ * already runs (no overlap); the walk stops as soon as enough runs are chosen.
+ */
+export function claim(q: Statements, { now, limit, handlers, owner, leaseUntil }: ClaimParams): ClaimedRun[] {
+  const running = new Set(q.runningTaskIds.all());
+  const allowed = new Set(handlers);
+  const seen = new Set<number>();
+  const ready: ReadyRow[] = [];
+  for (const row of q.readyInOrder.iterate(now)) {
+    if (seen.has(row.taskId)) continue;
+    seen.add(row.taskId);
+    // A module task needs no registration: any scheduler can load its file.
+    if (row.paused || running.has(row.taskId) || (row.module === null && !allowed.has(row.handler))) continue;
+    ready.push(row);
+    if (ready.length === limit) break;
+  }
+  return ready.map((row): ClaimedRun => {
+    const executionId = Number(
+      q.insertExecution.run(
+        row.taskId,
+        row.name,
+        row.runId,
+        row.attempt,
+        row.reason,
+        row.eventName,
+        row.eventPayload,
+        row.dueAt,
+        now,
+        owner.id,
+      ).lastInsertRowid,
+    );
+    q.markRunning.run(executionId, owner.id, owner.host, owner.pid, leaseUntil, row.runId);
+    return {
+      runId: row.runId,
+      executionId,
+      attempt: row.attempt,
+      interruptions: row.interruptions,
+      reason: row.reason,
+      event: row.eventName === null ? null : { name: row.eventName, payload: parseJson(row.eventPayload) },
+      dueAt: row.dueAt,
+      startedAt: now,
+      task: {
+        id: row.taskId,
+        name: row.name,
+        handler: row.handler,
+        module: row.module,
+        memoryLimitMb: row.memoryLimitMb,
+        argsJson: row.argsJson,
+        timeoutMs: row.timeoutMs,
+        retryPolicy: retryPolicyOf(row),
+      },
+    };
+  });
+}
+
+/** Records an attempt's end and the run's fate, if the run is still running under `owner`. */
+export function complete(q: Statements, params: CompleteRunParams): boolean {
+  const { runId, owner, next, usage } = params;
+  const recorded = q.finishExecution.run(
+    params.status,
+    params.endedAt,
+    usage?.durationMs ?? null,
+    params.endedAt,
+    params.error,
+    params.resultJson,
+    usage?.cpuUserUs ?? null,
+    usage?.cpuSystemUs ?? null,
+    usage?.rssBytes ?? null,
+    params.executionId,
+    owner,
+  );
+  if (recorded.changes === 0) return false;
+  if (next.kind === 'again') {
+    q.requeueRun.run(next.dueAt, next.attempt, next.interruptions, runId, owner);
+    return true;
+  }
+  const taskId = q.deleteRun.get(runId, owner);
+  if (taskId !== undefined) q.removeIfSpent.run(taskId, taskId, taskId, taskId);
+  return true;
+}
+
+export function nextWake(q: Statements, now: number): number | null {
+  const row = q.nextWake.get(now)!;
+  const times = [row.run, row.trigger].filter((t): t is number => t !== null);
+  return times.length === 0 ? null : Math.min(...times);
+}
