@@ -44,8 +44,9 @@ CREATE TABLE `runs` (
 	FOREIGN KEY (`task_id`) REFERENCES `tasks`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
-CREATE INDEX `runs_state_due` ON `runs` (`state`,`due_at`);--> statement-breakpoint
-CREATE INDEX `runs_claim_order` ON `runs` (`state`,"priority" DESC,`due_at`,`task_id`,`id`);--> statement-breakpoint
+CREATE INDEX `runs_waiting_due` ON `runs` (`due_at`) WHERE state = 'waiting';--> statement-breakpoint
+CREATE INDEX `runs_claim_order` ON `runs` ("priority" DESC,`due_at`,`task_id`,`id`) WHERE state = 'waiting';--> statement-breakpoint
+CREATE INDEX `runs_running` ON `runs` (`task_id`) WHERE state = 'running';--> statement-breakpoint
 CREATE INDEX `runs_task` ON `runs` (`task_id`);--> statement-breakpoint
 CREATE INDEX `runs_trigger` ON `runs` (`trigger_id`);--> statement-breakpoint
 CREATE TABLE `schedulers` (

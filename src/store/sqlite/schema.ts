@@ -101,8 +101,17 @@ export const runs = sqliteTable(
     createdAt: integer('created_at').notNull(),
   },
   (t) => [
-    index('runs_state_due').on(t.state, t.dueAt),
-    index('runs_claim_order').on(t.state, sql`${t.priority} DESC`, t.dueAt, t.taskId, t.id),
+    // Partial indexes: a claim moves a run out of the waiting ones and into the
+    // (small) running one, instead of rewriting entries that carry the state.
+    index('runs_waiting_due')
+      .on(t.dueAt)
+      .where(sql`state = 'waiting'`),
+    index('runs_claim_order')
+      .on(sql`${t.priority} DESC`, t.dueAt, t.taskId, t.id)
+      .where(sql`state = 'waiting'`),
+    index('runs_running')
+      .on(t.taskId)
+      .where(sql`state = 'running'`),
     // Not (task_id, state): an index holding state would be rewritten on every claim.
     index('runs_task').on(t.taskId),
     index('runs_trigger').on(t.triggerId),

@@ -343,7 +343,7 @@ export class SqliteStore implements Store {
     return this.#write((tx) => {
       tx.update(runs)
         .set({ leaseExpiresAt: until })
-        .where(and(eq(runs.state, 'running'), eq(runs.owner, ownerId)))
+        .where(and(sql`${runs.state} = 'running'`, eq(runs.owner, ownerId)))
         .run();
     });
   }
@@ -382,7 +382,7 @@ export class SqliteStore implements Store {
       changed += tx
         .update(runs)
         .set({ dueAt: sooner(runs.dueAt) })
-        .where(and(eq(runs.state, 'waiting'), sql`${runs.dueAt} > ${now}`))
+        .where(and(sql`${runs.state} = 'waiting'`, sql`${runs.dueAt} > ${now}`))
         .run().changes;
       return changed;
     });
@@ -507,7 +507,7 @@ export class SqliteStore implements Store {
         .where(
           and(
             taskId === undefined ? undefined : eq(runs.taskId, taskId),
-            readyAt === undefined ? undefined : and(eq(runs.state, 'waiting'), sql`${runs.dueAt} <= ${readyAt}`),
+            readyAt === undefined ? undefined : and(sql`${runs.state} = 'waiting'`, sql`${runs.dueAt} <= ${readyAt}`),
           ),
         )
         .orderBy(asc(runs.dueAt), asc(runs.id))
