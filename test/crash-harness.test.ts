@@ -102,9 +102,13 @@ test(
       kills++;
     }
     const { proc: drain, ready } = startChild(database, eventsLog, 'drain');
-    await ready;
-    const [code] = await once(drain, 'exit');
-    expect(code).toBe(0);
+    try {
+      await ready;
+      const [code] = await once(drain, 'exit');
+      expect(code, 'the drain child finished the remaining work').toBe(0);
+    } finally {
+      if (drain.exitCode === null) drain.kill('SIGKILL');
+    }
 
     const db = new Database(database, { readonly: true });
     const rows = db.prepare('SELECT * FROM executions ORDER BY id').all() as Row[];
