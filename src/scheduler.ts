@@ -12,6 +12,7 @@ import { Batcher } from './runtime/batcher.js';
 import { Loop } from './runtime/loop.js';
 import { Telemetry } from './runtime/telemetry.js';
 import { createOwner } from './runtime/owner.js';
+import { liveHandlers } from './runtime/registration.js';
 import type { Durability } from './store/sqlite/open.js';
 import { SqliteStore } from './store/sqlite/store.js';
 import type { Store } from './store/store.js';
@@ -45,8 +46,6 @@ export interface StopOptions {
 }
 
 const DEFAULT_STOP_TIMEOUT_MS = 5_000;
-/** A scheduler whose row (refreshed every 20 s) is older than this is not counted as live. */
-export const LIVE_SCHEDULER_MS = 60_000;
 const MAX_RUNNING_LIMIT = 10_000;
 const MAX_PAGE = 10_000;
 const STATUSES = ['running', 'succeeded', 'failed', 'interrupted', 'cancelled'] as const;
@@ -222,10 +221,8 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     if (!task) throw new TaskNotFoundError(id);
     const now = this.#clock.now();
     const runs = await this.#store.runs({ taskId: id, limit: 1000 });
-    const handlers = new Set(this.#handlers.keys());
-    for (const other of await this.#store.schedulers()) {
-      if (now - other.lastSeenAt <= LIVE_SCHEDULER_MS) other.handlers.forEach((h) => handlers.add(h));
-    }
+    const handlers = liveHandlers(await this.#store.schedulers(), now);
+    for (const name of this.#handlers.keys()) handlers.add(name);
     const freeSlots = this.#loop.isRunning ? this.#maxRunningTasks - this.#loop.runningCount : 0;
     return explain({ task, runs, now, handlers, freeSlots });
   }

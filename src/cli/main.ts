@@ -5,7 +5,7 @@ import type { Execution, ExecutionStatus } from '../execution.js';
 import { explain } from '../explain.js';
 import { toJson } from '../json.js';
 import { isOwnerGone } from '../runtime/owner.js';
-import { LIVE_SCHEDULER_MS } from '../scheduler.js';
+import { liveHandlers } from '../runtime/registration.js';
 import { SqliteStore } from '../store/sqlite/store.js';
 import type { Store } from '../store/store.js';
 import { describeTrigger, formatDuration, formatTime, parseDuration, percentile, table } from './format.js';
@@ -55,10 +55,6 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     if (!task) throw new NoTaskError(`no task with id or key "${ref}"`);
     return task;
   };
-  const liveHandlers = async (store: Store, now: number) => {
-    const live = (await store.schedulers()).filter((s) => now - s.lastSeenAt <= LIVE_SCHEDULER_MS);
-    return new Set(live.flatMap((s) => s.handlers));
-  };
   const since = (text: string | undefined, now: number): number | undefined => {
     if (text === undefined) return undefined;
     const duration = parseDuration(text);
@@ -90,17 +86,9 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       const now = Date.now();
       const info = await store.inspect();
       const stuck = (await store.runningRuns()).filter((run) => isOwnerGone(run.owner, run.leaseExpiresAt, now));
-      const handlers = await liveHandlers(store, now);
-      const ready = await store.runs({ readyAt: now, limit: 10_000 });
-      const tasks = new Map<number, string>();
-      for (const run of ready) {
-        if (tasks.has(run.taskId)) continue;
-        const task = await store.getTask(run.taskId);
-        // A module task needs no registered handler.
-        if (task && task.module === null) tasks.set(run.taskId, task.handler);
-      }
-      const unserved = [...new Set([...tasks.values()].filter((handler) => !handlers.has(handler)))];
       const schedulers = await store.schedulers();
+      // The same question the loop asks of its own handlers, for every live scheduler's.
+      const unserved = await store.unservedHandlers(now, [...liveHandlers(schedulers, now)]);
       const report = { ...info, stuckRuns: stuck.map((run) => run.runId), unservedHandlers: unserved, schedulers };
       print(report, () =>
         [
@@ -158,7 +146,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
         task,
         runs: await store.runs({ taskId: task.id, limit: 1000 }),
         now,
-        handlers: await liveHandlers(store, now),
+        handlers: liveHandlers(await store.schedulers(), now),
         freeSlots: null,
       });
       print({ task, ...explanation }, () =>

@@ -12,6 +12,7 @@ import { announce, executionEvent, type Emit } from './announce.js';
 import { decide, describeError, type Outcome } from './outcome.js';
 import { pruneHistory, type NormalizedHistoryPolicy } from '../maintenance/retention.js';
 import { recoverAbandonedRuns } from './recovery.js';
+import { REGISTRATION_REFRESH_MS, STALE_SCHEDULER_MS } from './registration.js';
 import type { Telemetry } from './telemetry.js';
 import { holdStrayRejections, releaseStrayRejections } from './stray-rejections.js';
 
@@ -34,10 +35,6 @@ const UNSERVED_CHECK_MS = 30_000;
 const UNSERVED_REPORT_MS = 60_000;
 /** How often, at most, pruned space is handed back to the disk and the WAL trimmed. */
 const COMPACT_EVERY_MS = 60_000;
-/** How often a scheduler refreshes its row in `schedulers` (sooner when its handlers change). */
-export const REGISTRATION_REFRESH_MS = 20_000;
-/** A scheduler row not refreshed for this long belonged to a process that is gone. */
-const STALE_SCHEDULER_MS = 24 * 3600_000;
 /**
  * How often the loop asks SQLite whether another process committed (a new task, an
  * event, a run queued by the CLI). A real timer, not the injected clock: it only
@@ -402,7 +399,6 @@ export class Loop {
     }, LEASE_MS / 3);
   }
 
-  /** Logs, now and then, runs that wait because no handler here can take them. */
   /** Tells the file which handlers this scheduler takes: now and then, or when they change. */
   async #refreshRegistration(): Promise<void> {
     const { store, clock, owner, handlers } = this.#deps;
@@ -425,6 +421,7 @@ export class Loop {
     }
   }
 
+  /** Logs, now and then, runs that wait because no handler here can take them. */
   async #reportUnservedHandlers(now: number): Promise<void> {
     const { store, handlers, logger } = this.#deps;
     if (now - this.#lastUnservedCheck < UNSERVED_CHECK_MS) return;

@@ -1,0 +1,17 @@
+import type { SchedulerInfo } from '../store/store.js';
+
+/** How often a scheduler refreshes its row in `schedulers` (sooner when its handlers change). */
+export const REGISTRATION_REFRESH_MS = 20_000;
+/** A scheduler whose row is older than this is not counted as live. */
+export const LIVE_SCHEDULER_MS = 60_000;
+/** A row not refreshed for this long belonged to a process that is gone. */
+export const STALE_SCHEDULER_MS = 24 * 3600_000;
+
+/** The handlers that some scheduler seen lately has registered. */
+export function liveHandlers(schedulers: SchedulerInfo[], now: number): Set<string> {
+  const handlers = new Set<string>();
+  for (const scheduler of schedulers) {
+    if (now - scheduler.lastSeenAt <= LIVE_SCHEDULER_MS) scheduler.handlers.forEach((h) => handlers.add(h));
+  }
+  return handlers;
+}
