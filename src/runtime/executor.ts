@@ -96,7 +96,7 @@ export function startAttempt(claim: ClaimedRun, handler: Handler, logger: () => 
 }
 
 /** A rejection after an abort is the abort's doing, not the handler's failure. */
-function failure(thrown: unknown, reason: Error | undefined): Outcome {
+export function failure(thrown: unknown, reason: Error | undefined): Outcome {
   if (reason !== undefined) {
     if (reason instanceof SchedulerStoppingError) return { status: 'interrupted', error: reason };
     if (reason instanceof TaskCancelledError) return { status: 'cancelled' };

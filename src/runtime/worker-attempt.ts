@@ -1,9 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
-import { SchedulerStoppingError, TaskCancelledError, TaskTimeoutError } from '../errors.js';
+import { TaskTimeoutError } from '../errors.js';
 import type { ClaimedRun } from '../store/store.js';
-import type { RunningAttempt } from './executor.js';
+import { failure, type RunningAttempt } from './executor.js';
 import type { Outcome } from './outcome.js';
 
 // Tests run the TypeScript sources, but a worker needs JavaScript: take the built file then.
@@ -73,9 +73,7 @@ export function startWorkerAttempt(claim: ClaimedRun, logger: () => Logger, cloc
       name: message.error.name,
       code: message.error.code,
     });
-    if (abortReason instanceof SchedulerStoppingError) return end({ status: 'interrupted', error: abortReason });
-    if (abortReason instanceof TaskCancelledError) return end({ status: 'cancelled' });
-    end({ status: 'failed', error });
+    end(failure(error, abortReason));
   });
   worker.on('error', (error: Error & { code?: string }) => {
     // ERR_WORKER_OUT_OF_MEMORY when the handler outgrew memoryLimitMb.
