@@ -70,6 +70,7 @@ export type DatabaseErrorCode =
   | 'DATABASE_CORRUPT'
   | 'DATABASE_SCHEMA_TOO_NEW'
   | 'DATABASE_GONE'
+  | 'DATABASE_UNAVAILABLE'
   | 'DATABASE_ERROR';
 
 /** The database refused an operation. What had been committed before is intact. */

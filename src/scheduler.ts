@@ -14,27 +14,38 @@ import { Telemetry } from './runtime/telemetry.js';
 import { createOwner } from './runtime/owner.js';
 import { liveHandlers } from './runtime/registration.js';
 import type { Durability } from './store/sqlite/open.js';
+import type { PgPool } from './store/postgres/connection.js';
+import { PgStore } from './store/postgres/store.js';
 import { SqliteStore } from './store/sqlite/store.js';
 import type { Store } from './store/store.js';
-import { validateDefinition, type NewTaskWithSchedule, type Task, type TaskDefinition } from './task.js';
+import { validateDefinition, type NewTask, type NewTaskWithSchedule, type Task, type TaskDefinition } from './task.js';
 import { MAX_EVENT_NAME_LENGTH } from './triggers/event.js';
 import { initialState } from './triggers/schedule.js';
 import { describe, integerIn, nonEmptyString, oneOf } from './validate.js';
 
 export interface SchedulerOptions {
-  /** Path of the SQLite file (created if missing), or `':memory:'`. */
-  database: string;
+  /**
+   * Path of the SQLite file (created if missing), or `':memory:'`; or a PostgreSQL
+   * connection string (`postgres://…`), or a `pg` Pool, for a fleet sharing one schedule.
+   */
+  database: string | PgPool;
   /** Handlers run at once in this scheduler, at most. Default 4. */
   maxRunningTasks?: number;
   /** A pino logger. Default: warnings and errors to stdout. */
   logger?: Logger;
-  /** The source of time. Default: the system clock. */
+  /** The source of time. Default: the system clock (on PostgreSQL, corrected to the database server's clock). */
   clock?: Clock;
-  /** `'full'` (default) syncs each commit to disk; `'normal'` may lose the latest commits on power loss. */
+  /**
+   * `'full'` (default) syncs each commit to disk; `'normal'` may lose the latest commits on power loss
+   * (on PostgreSQL: synchronous_commit off, for a pool the scheduler opens).
+   */
   durability?: Durability;
-  /** How long (ms) a write waits for another process's lock before it fails with DATABASE_LOCKED. Default 5000. */
+  /**
+   * How long (ms) a write waits for another process's lock before it fails with DATABASE_LOCKED. Default 5000.
+   * On PostgreSQL, the lock_timeout of a pool the scheduler opens.
+   */
   busyTimeout?: number;
-  /** A cap on the database file's size in bytes; writes beyond it fail with DATABASE_FULL. Default: none. */
+  /** A cap on the SQLite file's size in bytes; writes beyond it fail with DATABASE_FULL. Default: none. */
   maxDatabaseSize?: number;
   /** How much execution history to keep (checked every 5 s, in small batches). Default: all of it. */
   history?: HistoryPolicy;
@@ -71,10 +82,9 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     if (options === null || typeof options !== 'object') {
       throw new ValidationError('options', `must be an object, got ${describe(options)}`);
     }
-    const database = nonEmptyString(options.database, 'database', 4096);
+    const database = databaseOption(options.database);
     const maxRunningTasks = integerIn(options.maxRunningTasks ?? 4, 'maxRunningTasks', 1, MAX_RUNNING_LIMIT);
     const durability = oneOf(options.durability ?? 'full', 'durability', ['full', 'normal'] as const);
-    this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? pino({ name: 'background-tasks', level: 'warn' });
     const history = normalizeHistoryPolicy(options.history);
     const busyTimeout = integerIn(options.busyTimeout ?? 5000, 'busyTimeout', 0, 2 ** 31 - 1);
@@ -82,11 +92,19 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
       options.maxDatabaseSize === undefined
         ? undefined
         : integerIn(options.maxDatabaseSize, 'maxDatabaseSize', 64 * 1024, Number.MAX_SAFE_INTEGER);
-    this.#store = new SqliteStore(database, {
-      durability,
-      busyTimeout,
-      ...(maxDatabaseSize === undefined ? {} : { maxDatabaseSize }),
-    });
+    if (database.kind === 'postgres') {
+      if (maxDatabaseSize !== undefined) {
+        throw new ValidationError('maxDatabaseSize', 'applies to SQLite files only; PostgreSQL has its own quotas');
+      }
+      this.#store = new PgStore(database.target, { durability, lockTimeout: busyTimeout });
+    } else {
+      this.#store = new SqliteStore(database.path, {
+        durability,
+        busyTimeout,
+        ...(maxDatabaseSize === undefined ? {} : { maxDatabaseSize }),
+      });
+    }
+    this.#clock = options.clock ?? this.#store.agreedClock ?? systemClock;
     this.#maxRunningTasks = maxRunningTasks;
     this.#adds = new Batcher((tasks) => this.#store.addTasks(tasks, this.#clock.now()));
     this.#loop = new Loop({
@@ -118,7 +136,10 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   /** Adds a task, or updates the task with the same `key`, keeping its schedule, counters and history. */
   async addTask(definition: TaskDefinition): Promise<Task> {
     this.#assertOpen();
-    return this.#added(await this.#adds.submit(this.#prepare(definition)));
+    const task = validateDefinition(definition);
+    // On PostgreSQL, times are taken once the clock agrees with the server's.
+    await this.#store.opened();
+    return this.#added(await this.#adds.submit(this.#schedule(task)));
   }
 
   /**
@@ -128,20 +149,23 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   async addTasks(definitions: TaskDefinition[]): Promise<Task[]> {
     this.#assertOpen();
     if (!Array.isArray(definitions)) throw new ValidationError('definitions', 'must be an array of task definitions');
-    const prepared = definitions.map((definition, i) => {
+    const valid = definitions.map((definition, i) => {
       try {
-        return this.#prepare(definition);
+        return validateDefinition(definition);
       } catch (err) {
         if (!(err instanceof ValidationError)) throw err;
         throw new ValidationError(`definitions[${i}].${err.field}`, err.reason, { cause: err });
       }
     });
-    const added = await this.#store.addTasks(prepared, this.#clock.now());
+    await this.#store.opened();
+    const added = await this.#store.addTasks(
+      valid.map((task) => this.#schedule(task)),
+      this.#clock.now(),
+    );
     return added.map((result) => this.#added(result));
   }
 
-  #prepare(definition: TaskDefinition): NewTaskWithSchedule {
-    const task = validateDefinition(definition);
+  #schedule(task: NewTask): NewTaskWithSchedule {
     const now = this.#clock.now();
     return { ...task, triggers: task.triggers.map((spec) => initialState(spec, now, Math.random)) };
   }
@@ -156,7 +180,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   async removeTask(id: number): Promise<boolean> {
     this.#assertOpen();
     integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER);
-    const removed = await this.#store.removeTask(id, this.#clock.now());
+    const removed = await this.#store.removeTask(id, await this.#now());
     if (removed) {
       this.#loop.cancelTask(id);
       this.emit('task:removed', id);
@@ -191,7 +215,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   /** Queues a run of the task now, outside its triggers. */
   async runNow(id: number): Promise<void> {
     this.#assertOpen();
-    if (!(await this.#store.enqueueRun(integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER), this.#clock.now()))) {
+    if (!(await this.#store.enqueueRun(integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER), await this.#now()))) {
       throw new TaskNotFoundError(id);
     }
     this.#loop.wake();
@@ -205,7 +229,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     this.#assertOpen();
     nonEmptyString(name, 'name', MAX_EVENT_NAME_LENGTH);
     const payloadJson = payload === undefined ? null : toJson(payload, 'payload');
-    const runs = await this.#store.fireEvent(name, payloadJson, this.#clock.now());
+    const runs = await this.#store.fireEvent(name, payloadJson, await this.#now());
     this.#loop.wake();
     return runs;
   }
@@ -274,12 +298,34 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
 
   async #setPaused(id: number, paused: boolean): Promise<void> {
     this.#assertOpen();
-    if (!(await this.#store.setPaused(integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER), paused, this.#clock.now()))) {
+    if (!(await this.#store.setPaused(integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER), paused, await this.#now()))) {
       throw new TaskNotFoundError(id);
     }
+  }
+
+  /** The time to store: on PostgreSQL, once the clock agrees with the server's. */
+  async #now(): Promise<number> {
+    await this.#store.opened();
+    return this.#clock.now();
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new SchedulerClosedError();
   }
+}
+
+/** Which store `database` names: a PostgreSQL URL or pool, or else a SQLite file. */
+function databaseOption(
+  database: unknown,
+): { kind: 'postgres'; target: string | PgPool } | { kind: 'sqlite'; path: string } {
+  if (database !== null && typeof database === 'object') {
+    const pool = database as Partial<PgPool>;
+    if (typeof pool.connect === 'function' && typeof pool.query === 'function') {
+      return { kind: 'postgres', target: database as PgPool };
+    }
+    throw new ValidationError('database', 'must be a file path, a postgres:// URL or a pg Pool');
+  }
+  const text = nonEmptyString(database, 'database', 4096);
+  if (/^postgres(ql)?:\/\//i.test(text)) return { kind: 'postgres', target: text };
+  return { kind: 'sqlite', path: text };
 }

@@ -35,12 +35,6 @@ const UNSERVED_CHECK_MS = 30_000;
 const UNSERVED_REPORT_MS = 60_000;
 /** How often, at most, pruned space is handed back to the disk and the WAL trimmed. */
 const COMPACT_EVERY_MS = 60_000;
-/**
- * How often the loop asks SQLite whether another process committed (a new task, an
- * event, a run queued by the CLI). A real timer, not the injected clock: it only
- * decides when to look, never what is due.
- */
-export const WATCH_OTHERS_MS = 1_000;
 /** Pause before retrying after the database refused a wake. */
 const ERROR_BACKOFF_MS = 1_000;
 
@@ -72,7 +66,7 @@ export class Loop {
   #state: 'stopped' | 'running' | 'stopping' = 'stopped';
   readonly #inFlight = new Map<number, InFlight>();
   #timer: TimerHandle | undefined;
-  #watchOthers: NodeJS.Timeout | undefined;
+  #unwatch: (() => void) | undefined;
   #heartbeat: TimerHandle | undefined;
   #wakeWanted = false;
   #driving: Promise<void> | undefined;
@@ -125,13 +119,7 @@ export class Loop {
       this.#reportError(err, 'could not register this scheduler'),
     );
     this.#scheduleHeartbeat();
-    this.#watchOthers = setInterval(() => {
-      try {
-        if (store.changedElsewhere()) this.wake();
-      } catch {
-        // The next wake meets the same problem and reports it.
-      }
-    }, WATCH_OTHERS_MS).unref();
+    this.#unwatch = store.watchOthers(() => this.wake());
     this.wake();
   }
 
@@ -444,8 +432,8 @@ export class Loop {
     const { clock } = this.#deps;
     if (this.#timer !== undefined) clock.clearTimeout(this.#timer);
     if (this.#heartbeat !== undefined) clock.clearTimeout(this.#heartbeat);
-    clearInterval(this.#watchOthers);
-    this.#watchOthers = undefined;
+    this.#unwatch?.();
+    this.#unwatch = undefined;
     this.#timer = this.#heartbeat = undefined;
   }
 }

@@ -1,3 +1,4 @@
+import type { Clock } from '../clock.js';
 import type { Execution, ExecutionFilter, ExecutionStatus, FiredEvent, RunReason } from '../execution.js';
 import type { NormalizedRetryPolicy } from '../retry-policy.js';
 import type { NewTaskWithSchedule, Task } from '../task.js';
@@ -198,8 +199,15 @@ export interface Store {
   taskIdByKey(key: string): Promise<number | undefined>;
   /** Per task: executions recorded, how many succeeded and failed, and the latest status. */
   taskCounts(taskIds: number[]): Promise<Map<number, TaskCounts>>;
-  /** Whether another connection (another process, the CLI) committed since the last call. */
-  changedElsewhere(): boolean;
+  /**
+   * Calls `onChange` when another connection (another process or node, the CLI)
+   * may have stored work; returns a function that stops watching.
+   */
+  watchOthers(onChange: () => void): () => void;
+  /** Resolves once the database is open and migrated (a network database opens in the background). */
+  opened(): Promise<void>;
+  /** A clock the store's database agrees on, used when the application gives none. */
+  readonly agreedClock?: Clock;
   /** Throws DATABASE_GONE if the database was deleted or replaced under this store. */
   checkHealth(): Promise<void>;
   close(): Promise<void>;

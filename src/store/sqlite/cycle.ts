@@ -2,7 +2,7 @@ import { coerceError } from '../../errors.js';
 import { parseJson } from '../../json.js';
 import type { FirePlan, TriggerState } from '../../triggers/schedule.js';
 import type { ClaimedRun, ClaimParams, CompleteRunParams, FireResult } from '../store.js';
-import { retryPolicyOf, triggerState } from './rows.js';
+import { retryPolicyOf, triggerState } from '../rows.js';
 import type { ReadyRow, Statements } from './statements.js';
 
 // The steps of one wake of the loop, run by SqliteStore.cycle inside one

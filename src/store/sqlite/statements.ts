@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { RunReason } from '../../execution.js';
-import type { RetryColumns, TriggerRow } from './rows.js';
+import type { RetryColumns, TriggerRow } from '../rows.js';
 
 // The statements of the hot path (every wake, every run), prepared once per
 // connection. Everything else goes through drizzle's query builder in store.ts.

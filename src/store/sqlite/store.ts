@@ -28,7 +28,7 @@ import {
   triggerState,
   type TaskRow,
   type TriggerRow,
-} from './rows.js';
+} from '../rows.js';
 import { executions, runs, schedulers, tasks, triggers } from './schema.js';
 import { claim, complete, fireDue, nextWake } from './cycle.js';
 import { prepareStatements, type Statements } from './statements.js';
@@ -36,6 +36,12 @@ import { prepareStatements, type Statements } from './statements.js';
 /** Tries of a write transaction that finds the database locked beyond the busy timeout. */
 const BUSY_ATTEMPTS = 3;
 const BUSY_BACKOFF_MS = 100;
+/**
+ * How often to ask SQLite whether another process committed (a new task, an
+ * event, a run queued by the CLI). A real timer, not the injected clock: it only
+ * decides when to look, never what is due.
+ */
+const WATCH_OTHERS_MS = 1_000;
 
 function isLocked(error: unknown): boolean {
   return error instanceof DatabaseError && error.code === 'DATABASE_LOCKED';
@@ -567,12 +573,23 @@ export class SqliteStore implements Store {
     });
   }
 
-  changedElsewhere(): boolean {
-    // SQLite bumps data_version when another connection commits; its own commits do not count.
-    const version = this.#sqlite.pragma('data_version', { simple: true }) as number;
-    const changed = version !== this.#dataVersion;
-    this.#dataVersion = version;
-    return changed;
+  /** SQLite bumps data_version when another connection commits (its own commits do not count): polled every second. */
+  watchOthers(onChange: () => void): () => void {
+    const timer = setInterval(() => {
+      try {
+        const version = this.#sqlite.pragma('data_version', { simple: true }) as number;
+        if (version === this.#dataVersion) return;
+        this.#dataVersion = version;
+        onChange();
+      } catch {
+        // The next wake meets the same problem and reports it.
+      }
+    }, WATCH_OTHERS_MS).unref();
+    return () => clearInterval(timer);
+  }
+
+  opened(): Promise<void> {
+    return Promise.resolve();
   }
 
   checkHealth(): Promise<void> {

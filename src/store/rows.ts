@@ -1,10 +1,10 @@
-import type { Execution } from '../../execution.js';
-import { parseJson } from '../../json.js';
-import type { NormalizedRetryPolicy } from '../../retry-policy.js';
-import type { Task, TriggerInfo } from '../../task.js';
-import type { TriggerState } from '../../triggers/schedule.js';
-import type { TriggerSpec } from '../../triggers/spec.js';
-import type { executions, tasks, triggers } from './schema.js';
+import type { Execution } from '../execution.js';
+import { parseJson } from '../json.js';
+import type { NormalizedRetryPolicy } from '../retry-policy.js';
+import type { Task, TriggerInfo } from '../task.js';
+import type { TriggerState } from '../triggers/schedule.js';
+import type { TriggerSpec } from '../triggers/spec.js';
+import type { executions, tasks, triggers } from './sqlite/schema.js';
 
 // Rows as drizzle reads them, and the public shapes they become: no row shape
 // leaves the store.

@@ -1,0 +1,144 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Pool, PoolClient, QueryConfig } from 'pg';
+import { DatabaseError } from '../../errors.js';
+
+/** A `pg` pool, or anything that hands out clients the same way. */
+export type PgPool = Pick<Pool, 'connect' | 'query' | 'end'>;
+
+export type Queryable = Pick<PoolClient, 'query'>;
+
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../../migrations/pg', import.meta.url));
+const MIGRATIONS_SCHEMA = 'background_tasks';
+const MIGRATIONS_TABLE = '__drizzle_migrations';
+/** Held while migrating, so that nodes starting together apply each migration once. */
+const MIGRATION_LOCK = 7_461_626_001;
+export const NOTIFY_CHANNEL = 'background_tasks';
+
+// bigint columns (ids, epoch ms) come back as strings by default; every value the
+// store keeps fits a double exactly.
+const INT8_OID = 20;
+const types = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === INT8_OID ? (value: string) => Number(value) : defaultParser(oid, format)) as never,
+};
+let defaultParser: (oid: number, format?: string) => (value: string) => unknown = () => (value) => value;
+
+/** Loads `pg` on first use, so that SQLite users never load it. */
+export async function loadPg(): Promise<typeof import('pg').default> {
+  const pg = (await import('pg')).default;
+  defaultParser = pg.types.getTypeParser as typeof defaultParser;
+  return pg;
+}
+
+/** Runs one statement; `name` prepares it once per connection (the hot path's statements). */
+export async function query<R>(client: Queryable, text: string, values: unknown[] = [], name?: string): Promise<R[]> {
+  const config: QueryConfig = { text, values, types };
+  if (name !== undefined) config.name = name;
+  try {
+    return (await client.query(config)).rows as R[];
+  } catch (err) {
+    throw toPgDatabaseError(err);
+  }
+}
+
+/** Maps PostgreSQL's SQLSTATE codes (and lost connections) to typed errors. */
+export function toPgDatabaseError(err: unknown): unknown {
+  if (err instanceof DatabaseError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (typeof code !== 'string') {
+    if (err instanceof Error && /Connection terminated|connect|ECONN|timeout/i.test(message)) {
+      return new DatabaseError('DATABASE_UNAVAILABLE', `PostgreSQL is unreachable: ${message}`, { cause: err });
+    }
+    return err;
+  }
+  if (code.startsWith('ECONN') || code === 'ENOTFOUND' || code === 'ETIMEDOUT' || /^(08|57P)/.test(code)) {
+    return new DatabaseError('DATABASE_UNAVAILABLE', `PostgreSQL is unreachable: ${message}`, { cause: err });
+  }
+  // Deadlock, serialization failure, lock_timeout: another transaction held what this one needed.
+  if (code === '40P01' || code === '40001' || code === '55P03') {
+    return new DatabaseError('DATABASE_LOCKED', `database is locked: ${message}`, { cause: err });
+  }
+  if (code === '25006') return new DatabaseError('DATABASE_READ_ONLY', `database is read-only: ${message}`, { cause: err });
+  if (code === '53100') return new DatabaseError('DATABASE_FULL', `database or disk is full: ${message}`, { cause: err });
+  if (code === 'XX001' || code === 'XX002') {
+    return new DatabaseError('DATABASE_CORRUPT', `not a usable database: ${message}`, { cause: err });
+  }
+  return new DatabaseError('DATABASE_ERROR', message, { cause: err });
+}
+
+/**
+ * Applies pending migrations under an advisory lock: the first node to start
+ * migrates, the others wait for it and then find nothing to do.
+ */
+export async function migratePostgres(client: PoolClient): Promise<void> {
+  const { drizzle } = await import('drizzle-orm/node-postgres');
+  const { migrate } = await import('drizzle-orm/node-postgres/migrator');
+  const latest = Math.max(...shippedMigrations().map((entry) => entry.when));
+  await query(client, 'SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+  try {
+    const applied = await newestApplied(client);
+    if (applied !== null && applied > latest) {
+      throw new DatabaseError(
+        'DATABASE_SCHEMA_TOO_NEW',
+        'the database was written by a newer version of background-tasks; upgrade the package to use it',
+      );
+    }
+    if (applied === latest) return;
+    await migrate(drizzle(client), {
+      migrationsFolder: MIGRATIONS_FOLDER,
+      migrationsSchema: MIGRATIONS_SCHEMA,
+      migrationsTable: MIGRATIONS_TABLE,
+    }).catch((err: unknown) => {
+      throw toPgDatabaseError(err);
+    });
+  } finally {
+    await query(client, 'SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+  }
+}
+
+export async function newestApplied(client: Queryable): Promise<number | null> {
+  const [table] = await query<{ name: string | null }>(
+    client,
+    `SELECT to_regclass('${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}')::text AS name`,
+  );
+  if (!table?.name) return null;
+  const [row] = await query<{ newest: number | null }>(
+    client,
+    `SELECT max(created_at) AS newest FROM ${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE}`,
+  );
+  return row?.newest ?? null;
+}
+
+export async function schemaVersion(client: Queryable): Promise<string> {
+  if ((await newestApplied(client)) === null) return 'none';
+  const [row] = await query<{ hash: string; createdAt: number }>(
+    client,
+    `SELECT hash, created_at AS "createdAt" FROM ${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE} ORDER BY created_at DESC LIMIT 1`,
+  );
+  return row ? `${new Date(Number(row.createdAt)).toISOString()} (${row.hash.slice(0, 12)})` : 'none';
+}
+
+function shippedMigrations(): { when: number; tag: string }[] {
+  const journal = JSON.parse(readFileSync(`${MIGRATIONS_FOLDER}/meta/_journal.json`, 'utf8')) as {
+    entries: { when: number; tag: string }[];
+  };
+  return journal.entries;
+}
+
+/**
+ * How far the database's clock is ahead of this machine's, measured over one
+ * round trip (the midpoint of the local times around the query), with the round
+ * trip as its uncertainty.
+ */
+export async function measureClockOffset(client: Queryable): Promise<{ offset: number; roundTrip: number }> {
+  const before = Date.now();
+  const t0 = performance.now();
+  const [row] = await query<{ now: number }>(
+    client,
+    'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now',
+  );
+  const roundTrip = performance.now() - t0;
+  return { offset: Math.round(row!.now - (before + roundTrip / 2)), roundTrip };
+}

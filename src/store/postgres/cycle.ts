@@ -1,0 +1,329 @@
+import { coerceError } from '../../errors.js';
+import { parseJson } from '../../json.js';
+import type { RunReason } from '../../execution.js';
+import type { FirePlan, TriggerState } from '../../triggers/schedule.js';
+import { retryPolicyOf, triggerState, type RetryColumns, type TriggerRow } from '../rows.js';
+import type { ClaimedRun, ClaimParams, CompleteRunParams, FireResult } from '../store.js';
+import { query, type Queryable } from './connection.js';
+
+// The steps of one wake of the loop on PostgreSQL, run by PgStore.cycle inside one
+// transaction, each a single statement (or three, for firing) whatever the batch
+// size: on a network database the round trips are the cost.
+
+/** Trigger columns under the names drizzle gives them, so rows.ts maps them. */
+export const TRIGGER_COLUMNS = `g.id, g.task_id AS "taskId", g.kind, g.interval_ms AS "intervalMs", g.cron, g.timezone,
+  g.jitter_ms AS "jitterMs", g.misfire, g.max_catch_up AS "maxCatchUp", g.event_name AS "eventName",
+  g.delay_ms AS "delayMs", g.at, g.anchor_at AS "anchorAt", g.next_slot_at AS "nextSlotAt",
+  g.next_fire_at AS "nextFireAt", g.last_fired_at AS "lastFiredAt", g.fire_count AS "fireCount",
+  g.missed_count AS "missedCount", g.coalesced_count AS "coalescedCount"`;
+
+export const RETRY_COLUMNS = `t.max_retries AS "maxRetries", t.retry_delay_ms AS "retryDelayMs",
+  t.retry_backoff AS "retryBackoff", t.retry_max_delay_ms AS "retryMaxDelayMs"`;
+
+/**
+ * Due triggers, each locked for this transaction. SKIP LOCKED: a trigger another
+ * node is firing right now is its to fire. A trigger fired and committed by
+ * another node since this statement's snapshot is re-checked under the lock
+ * (READ COMMITTED), finds its next fire moved on, and drops out.
+ */
+const DUE_TRIGGERS = `
+  SELECT ${TRIGGER_COLUMNS}, t.priority, (SELECT count(*) FROM background_tasks.runs r WHERE r.trigger_id = g.id)::int AS pending
+  FROM background_tasks.triggers g JOIN background_tasks.tasks t ON t.id = g.task_id
+  WHERE g.next_fire_at <= $1 ORDER BY g.next_fire_at LIMIT $2
+  FOR UPDATE OF g SKIP LOCKED`;
+
+/** The unique index on (trigger_id, slot_at) makes a slot one run, whoever fires it. */
+const INSERT_FIRES = `
+  INSERT INTO background_tasks.runs (task_id, trigger_id, slot_at, reason, state, priority, due_at, created_at)
+  SELECT f.task_id, f.trigger_id, f.due_at, f.reason, 'waiting', f.priority, f.due_at, $6
+  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::int[])
+    AS f(task_id, trigger_id, due_at, reason, priority)
+  ON CONFLICT (trigger_id, slot_at) DO NOTHING`;
+
+const ADVANCE_TRIGGERS = `
+  UPDATE background_tasks.triggers g
+  SET next_slot_at = a.next_slot_at, next_fire_at = a.next_fire_at,
+      last_fired_at = coalesce(a.last_fired_at, g.last_fired_at), fire_count = g.fire_count + a.fired,
+      missed_count = g.missed_count + a.missed, coalesced_count = g.coalesced_count + a.coalesced
+  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::int[], $6::int[], $7::int[])
+    AS a(id, next_slot_at, next_fire_at, last_fired_at, fired, missed, coalesced)
+  WHERE g.id = a.id`;
+
+export async function fireDue(
+  client: Queryable,
+  now: number,
+  plan: (state: TriggerState) => FirePlan,
+  limit: number,
+): Promise<FireResult> {
+  const result: FireResult = { runs: 0, broken: [] };
+  const rows = await query<TriggerRow & { priority: number; pending: number }>(
+    client,
+    DUE_TRIGGERS,
+    [now, limit],
+    'bt_due_triggers',
+  );
+  if (rows.length === 0) return result;
+  const fires = { taskId: [] as number[], triggerId: [] as number[], dueAt: [] as number[], reason: [] as string[] };
+  const priorities: number[] = [];
+  const advance = {
+    id: [] as number[],
+    nextSlotAt: [] as (number | null)[],
+    nextFireAt: [] as (number | null)[],
+    lastFiredAt: [] as (number | null)[],
+    fired: [] as number[],
+    missed: [] as number[],
+    coalesced: [] as number[],
+  };
+  for (const row of rows) {
+    let firePlan: FirePlan;
+    try {
+      firePlan = plan(triggerState(row));
+    } catch (err) {
+      // Disabled where it stands: its next slot stays, for an operator to read.
+      advance.id.push(row.id);
+      advance.nextSlotAt.push(row.nextSlotAt);
+      advance.nextFireAt.push(null);
+      advance.lastFiredAt.push(null);
+      advance.fired.push(0);
+      advance.missed.push(0);
+      advance.coalesced.push(0);
+      result.broken.push({ triggerId: row.id, taskId: row.taskId, error: coerceError(err) });
+      continue;
+    }
+    // As on SQLite: a periodic fire while an earlier run of the trigger waits or runs is coalesced.
+    const pendingLimit = row.misfire === 'all' ? (row.maxCatchUp ?? 1) : 1;
+    const room = row.kind === 'once' ? firePlan.fires.length : Math.max(0, pendingLimit - row.pending);
+    const made = firePlan.fires.slice(0, room);
+    for (const dueAt of made) {
+      fires.taskId.push(row.taskId);
+      fires.triggerId.push(row.id);
+      fires.dueAt.push(dueAt);
+      fires.reason.push(row.kind);
+      priorities.push(row.priority);
+    }
+    advance.id.push(row.id);
+    advance.nextSlotAt.push(firePlan.nextSlotAt);
+    advance.nextFireAt.push(firePlan.nextFireAt);
+    advance.lastFiredAt.push(made.length > 0 ? now : null);
+    advance.fired.push(made.length);
+    advance.missed.push(firePlan.missed);
+    advance.coalesced.push(firePlan.fires.length - made.length);
+    result.runs += made.length;
+  }
+  if (fires.taskId.length > 0) {
+    await query(
+      client,
+      INSERT_FIRES,
+      [fires.taskId, fires.triggerId, fires.dueAt, fires.reason, priorities, now],
+      'bt_insert_fires',
+    );
+  }
+  await query(
+    client,
+    ADVANCE_TRIGGERS,
+    [
+      advance.id,
+      advance.nextSlotAt,
+      advance.nextFireAt,
+      advance.lastFiredAt,
+      advance.fired,
+      advance.missed,
+      advance.coalesced,
+    ],
+    'bt_advance_triggers',
+  );
+  return result;
+}
+
+type ClaimRow = RetryColumns & {
+  executionId: number;
+  runId: number;
+  taskId: number;
+  attempt: number;
+  interruptions: number;
+  reason: RunReason;
+  eventName: string | null;
+  eventPayload: string | null;
+  dueAt: number;
+  name: string;
+  handler: string;
+  module: string | null;
+  memoryLimitMb: number | null;
+  argsJson: string;
+  timeoutMs: number | null;
+};
+
+/**
+ * The claim, in one statement. Ready runs are walked in claim order (priority,
+ * due time, task) along the runs_claim_order index; each run and its task are
+ * locked FOR UPDATE SKIP LOCKED, so nodes claiming together take different runs
+ * and never wait on each other. A task takes one run, and none while it runs
+ * anywhere in the fleet: the claim sets tasks.running_run_id under the task's
+ * lock, and a node whose snapshot predates that commit re-checks the condition
+ * on the locked row and skips it.
+ */
+const CLAIM = `
+  WITH candidates AS (
+    SELECT r.id AS run_id, r.task_id, r.priority, r.due_at
+    FROM background_tasks.runs r JOIN background_tasks.tasks t ON t.id = r.task_id
+    WHERE r.state = 'waiting' AND r.due_at <= $1 AND NOT t.paused AND t.running_run_id IS NULL
+      AND (t.module IS NOT NULL OR t.handler = ANY($2::text[]))
+    ORDER BY r.priority DESC, r.due_at, r.task_id, r.id
+    LIMIT $3 * 2
+    FOR UPDATE OF r, t SKIP LOCKED
+  ), chosen AS (
+    SELECT * FROM (SELECT DISTINCT ON (task_id) * FROM candidates ORDER BY task_id, priority DESC, due_at, run_id) first
+    ORDER BY priority DESC, due_at, task_id, run_id LIMIT $3
+  ), started AS (
+    INSERT INTO background_tasks.executions (task_id, task_name, run_id, attempt, status, reason, event_name,
+                                             event_payload, scheduled_at, started_at, owner)
+    SELECT r.task_id, t.name, r.id, r.attempt, 'running', r.reason, r.event_name, r.event_payload, r.due_at, $1, $4
+    FROM chosen c JOIN background_tasks.runs r ON r.id = c.run_id JOIN background_tasks.tasks t ON t.id = c.task_id
+    RETURNING id, run_id
+  ), marked AS (
+    UPDATE background_tasks.runs r
+    SET state = 'running', execution_id = s.id, owner = $4, owner_host = $5, owner_pid = $6, lease_expires_at = $7
+    FROM started s WHERE r.id = s.run_id
+  ), taken AS (
+    UPDATE background_tasks.tasks t SET running_run_id = c.run_id FROM chosen c WHERE t.id = c.task_id
+  )
+  SELECT s.id AS "executionId", r.id AS "runId", r.task_id AS "taskId", r.attempt, r.interruptions, r.reason,
+         r.event_name AS "eventName", r.event_payload AS "eventPayload", r.due_at AS "dueAt",
+         t.name, t.handler, t.module, t.memory_limit_mb AS "memoryLimitMb", t.args AS "argsJson",
+         t.timeout_ms AS "timeoutMs", ${RETRY_COLUMNS}
+  FROM started s JOIN background_tasks.runs r ON r.id = s.run_id JOIN background_tasks.tasks t ON t.id = r.task_id
+  ORDER BY r.priority DESC, r.due_at, r.task_id, r.id`;
+
+export async function claim(
+  client: Queryable,
+  { now, limit, handlers, owner, leaseUntil }: ClaimParams,
+): Promise<ClaimedRun[]> {
+  const rows = await query<ClaimRow>(
+    client,
+    CLAIM,
+    [now, handlers, limit, owner.id, owner.host, owner.pid, leaseUntil],
+    'bt_claim',
+  );
+  return rows.map((row) => ({
+    runId: row.runId,
+    executionId: row.executionId,
+    attempt: row.attempt,
+    interruptions: row.interruptions,
+    reason: row.reason,
+    event: row.eventName === null ? null : { name: row.eventName, payload: parseJson(row.eventPayload) },
+    dueAt: row.dueAt,
+    startedAt: now,
+    task: {
+      id: row.taskId,
+      name: row.name,
+      handler: row.handler,
+      module: row.module,
+      memoryLimitMb: row.memoryLimitMb,
+      argsJson: row.argsJson,
+      timeoutMs: row.timeoutMs,
+      retryPolicy: retryPolicyOf(row),
+    },
+  }));
+}
+
+/**
+ * Every ended attempt of a wake, in one statement. Each change names the state
+ * and owner it expects, so a run recovered from a node presumed dead is never
+ * written over by that node's late completion (its row lock makes the second
+ * writer re-check, and find the owner gone).
+ */
+const COMPLETE = `
+  WITH c AS (
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[],
+                         $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::int[], $14::int[])
+      AS c(run_id, execution_id, owner, status, ended_at, duration_ms, error, result, cpu_user_us, cpu_system_us,
+           rss_bytes, next_due_at, next_attempt, next_interruptions)
+  ), recorded AS (
+    UPDATE background_tasks.executions e
+    SET status = c.status, ended_at = c.ended_at, duration_ms = coalesce(c.duration_ms, c.ended_at - e.started_at),
+        error = c.error, result = c.result, cpu_user_us = c.cpu_user_us, cpu_system_us = c.cpu_system_us,
+        rss_bytes = c.rss_bytes
+    FROM c WHERE e.id = c.execution_id AND e.status = 'running' AND e.owner = c.owner
+    RETURNING c.run_id, c.owner, c.next_due_at, c.next_attempt, c.next_interruptions
+  ), requeued AS (
+    UPDATE background_tasks.runs r
+    SET state = 'waiting', due_at = x.next_due_at, attempt = x.next_attempt, interruptions = x.next_interruptions,
+        execution_id = NULL, owner = NULL, owner_host = NULL, owner_pid = NULL, lease_expires_at = NULL
+    FROM recorded x
+    WHERE r.id = x.run_id AND x.next_due_at IS NOT NULL AND r.state = 'running' AND r.owner = x.owner
+    RETURNING r.id, r.task_id
+  ), deleted AS (
+    DELETE FROM background_tasks.runs r USING recorded x
+    WHERE r.id = x.run_id AND x.next_due_at IS NULL AND r.state = 'running' AND r.owner = x.owner
+    RETURNING r.id, r.task_id
+  ), freed AS (
+    UPDATE background_tasks.tasks t SET running_run_id = NULL
+    FROM (SELECT id, task_id FROM requeued UNION ALL SELECT id, task_id FROM deleted) f
+    WHERE t.id = f.task_id AND t.running_run_id = f.id
+  )
+  SELECT x.run_id AS "runId", d.task_id AS "spentTaskId"
+  FROM recorded x LEFT JOIN deleted d ON d.id = x.run_id`;
+
+/** A task whose triggers are all one-time and spent, with no run left, has done its work. */
+const REMOVE_SPENT = `
+  DELETE FROM background_tasks.tasks t WHERE t.id = ANY($1::bigint[])
+    AND EXISTS (SELECT 1 FROM background_tasks.triggers WHERE task_id = t.id)
+    AND NOT EXISTS (SELECT 1 FROM background_tasks.triggers
+                    WHERE task_id = t.id AND (kind <> 'once' OR next_fire_at IS NOT NULL))
+    AND NOT EXISTS (SELECT 1 FROM background_tasks.runs WHERE task_id = t.id)`;
+
+/** Records attempts' ends and their runs' fates; per completion, whether it was still this owner's to record. */
+export async function complete(client: Queryable, completions: CompleteRunParams[]): Promise<boolean[]> {
+  if (completions.length === 0) return [];
+  const column = <T>(pick: (c: CompleteRunParams) => T): T[] => completions.map(pick);
+  const rows = await query<{ runId: number; spentTaskId: number | null }>(
+    client,
+    COMPLETE,
+    [
+      column((c) => c.runId),
+      column((c) => c.executionId),
+      column((c) => c.owner),
+      column((c) => c.status),
+      column((c) => c.endedAt),
+      column((c) => c.usage?.durationMs ?? null),
+      column((c) => c.error),
+      column((c) => c.resultJson),
+      column((c) => c.usage?.cpuUserUs ?? null),
+      column((c) => c.usage?.cpuSystemUs ?? null),
+      column((c) => c.usage?.rssBytes ?? null),
+      column((c) => (c.next.kind === 'again' ? c.next.dueAt : null)),
+      column((c) => (c.next.kind === 'again' ? c.next.attempt : null)),
+      column((c) => (c.next.kind === 'again' ? c.next.interruptions : null)),
+    ],
+    'bt_complete',
+  );
+  const spent = rows.flatMap((row) => (row.spentTaskId === null ? [] : [row.spentTaskId]));
+  if (spent.length > 0) await query(client, REMOVE_SPENT, [spent], 'bt_remove_spent');
+  const recorded = new Set(rows.map((row) => row.runId));
+  return completions.map((c) => recorded.has(c.runId));
+}
+
+/** Whether a wake has anything to write, and when the next thing comes due: read without a transaction. */
+const LOOK = `
+  SELECT EXISTS (SELECT 1 FROM background_tasks.triggers WHERE next_fire_at <= $1) AS "triggerDue",
+         EXISTS (SELECT 1 FROM background_tasks.runs WHERE state = 'waiting' AND due_at <= $1) AS "runReady",
+         (SELECT min(due_at) FROM background_tasks.runs WHERE state = 'waiting' AND due_at > $1) AS run,
+         (SELECT min(next_fire_at) FROM background_tasks.triggers WHERE next_fire_at IS NOT NULL) AS "trigger"`;
+
+export async function look(
+  client: Queryable,
+  now: number,
+): Promise<{ triggerDue: boolean; runReady: boolean; nextWakeAt: number | null }> {
+  const [row] = await query<{ triggerDue: boolean; runReady: boolean; run: number | null; trigger: number | null }>(
+    client,
+    LOOK,
+    [now],
+    'bt_look',
+  );
+  const times = [row!.run, row!.trigger].filter((t): t is number => t !== null);
+  return {
+    triggerDue: row!.triggerDue,
+    runReady: row!.runReady,
+    nextWakeAt: times.length === 0 ? null : Math.min(...times),
+  };
+}
