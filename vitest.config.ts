@@ -1,9 +1,58 @@
+import { execFileSync } from 'node:child_process';
 import { defineConfig } from 'vitest/config';
+
+/**
+ * The store-level and scheduler-level tests: the conformance suite, run once on
+ * SQLite and once on PostgreSQL, so that the two stores cannot drift apart.
+ */
+const CONFORMANCE = [
+  'test/conformance/**/*.test.ts',
+  'test/scheduler/**/*.test.ts',
+  'test/hostile/model.property.test.ts',
+  'test/hostile/handlers.test.ts',
+  'test/hostile/time-edges.test.ts',
+  'test/hostile/input-limits.test.ts',
+  'test/seed-regressions.test.ts',
+  'test/smoke.test.ts',
+  'test/retention.test.ts',
+  'test/telemetry.test.ts',
+  'test/fleet.test.ts',
+];
+
+/** PostgreSQL tests need BT_TEST_PG_URL or the server binaries to start a cluster of their own. */
+function postgresAvailable(): boolean {
+  if (process.env.BT_TEST_PG_URL) return true;
+  try {
+    execFileSync('bash', ['-c', 'ls /usr/lib/postgresql/*/bin/initdb || command -v initdb'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    console.warn('\n!! No PostgreSQL: the postgres tests are skipped. Set BT_TEST_PG_URL or install postgresql.\n');
+    return false;
+  }
+}
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
+    projects: [
+      {
+        extends: true,
+        test: { name: 'sqlite', include: ['test/**/*.test.ts'], exclude: ['test/fleet.test.ts', 'test/conformance/fleet*.test.ts'] },
+      },
+      ...(postgresAvailable()
+        ? [
+            {
+              extends: true,
+              test: {
+                name: 'postgres',
+                include: CONFORMANCE,
+                env: { BT_STORE: 'postgres' },
+                globalSetup: ['test/helpers/pg-server.ts'],
+              },
+            },
+          ]
+        : []),
+    ],
   },
 });

@@ -5,7 +5,7 @@ import { normalizeRetryPolicy, type NormalizedRetryPolicy, type RetryPolicy } fr
 import type { TriggerState } from './triggers/schedule.js';
 import type { TriggerSpec } from './triggers/spec.js';
 import { Trigger } from './triggers/trigger.js';
-import { describe, integerIn, MAX_TIMER_MS, nonEmptyString } from './validate.js';
+import { describe, integerIn, MAX_TIMER_MS, nonEmptyString, storableText } from './validate.js';
 
 export interface TaskDefinition {
   /** What the task is called in logs and history. */
@@ -139,5 +139,5 @@ function optionalText(value: unknown, field: string, maxLength: number): string 
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string') throw new ValidationError(field, `must be a string, got ${describe(value)}`);
   if (value.length > maxLength) throw new ValidationError(field, `must be at most ${maxLength} characters`);
-  return value;
+  return storableText(value, field);
 }

@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from './clock.js';
+import { isIdle, whenIdle } from './store/in-flight.js';
 import type { SchedulerEventMap } from './events.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -83,9 +84,18 @@ export class FakeClock implements Clock {
   }
 }
 
-/** Lets queued promise callbacks and I/O callbacks run. */
+/**
+ * Lets queued promise callbacks and I/O callbacks run, and waits for database
+ * operations in flight (a PostgreSQL store's round trips) and what follows them.
+ */
 export async function settle(rounds = 3): Promise<void> {
-  for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  for (let i = 0; i < rounds; i++) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (!isIdle()) {
+      await whenIdle();
+      i = -1;
+    }
+  }
 }
 
 /** Resolves with the first `count` events named `event` that `match` accepts (listening starts now). */

@@ -20,7 +20,7 @@ export function nonEmptyString(value: unknown, field: string, maxLength: number)
   if (value.length > maxLength) {
     throw new ValidationError(field, `must be at most ${maxLength} characters, got ${value.length}`);
   }
-  return wellFormed(value, field);
+  return storableText(value, field);
 }
 
 /** A lone UTF-16 surrogate cannot be stored as UTF-8, so it could not come back as it went in. */
@@ -29,6 +29,16 @@ export function wellFormed(value: string, field: string): string {
     throw new ValidationError(field, 'must be well-formed Unicode (it holds a lone surrogate)');
   }
   return value;
+}
+
+/**
+ * Text stored in a column of its own: well-formed, and without NUL, which a
+ * PostgreSQL text column cannot hold. Both stores refuse it alike. (Inside JSON,
+ * in args, payloads and results, NUL is escaped and round-trips.)
+ */
+export function storableText(value: string, field: string): string {
+  if (value.includes('\u0000')) throw new ValidationError(field, 'must not contain a NUL character (U+0000)');
+  return wellFormed(value, field);
 }
 
 export function oneOf<T extends string>(value: unknown, field: string, allowed: readonly T[]): T {

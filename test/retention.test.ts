@@ -4,7 +4,7 @@ import { expect, test } from 'vitest';
 import { OneTimeTrigger, PeriodicTrigger, Scheduler } from '../src/index.js';
 import { LEASE_MS } from '../src/runtime/loop.js';
 import { nextEvents } from '../src/testing.js';
-import { createHarness, tempDbPath } from './helpers/setup.js';
+import { createHarness, tempDbPath, onPostgres } from './helpers/setup.js';
 
 const HOUR = 3600_000;
 
@@ -59,7 +59,8 @@ test('the history option is checked', () => {
   );
 });
 
-test('with retention on, 100,000 executions later the file has stopped growing', { timeout: 120_000 }, async () => {
+// The file's size is SQLite's; PostgreSQL's autovacuum reuses dead rows' space by itself.
+test.skipIf(onPostgres)('with retention on, 100,000 executions later the file has stopped growing', { timeout: 120_000 }, async () => {
   const { scheduler, clock, database } = createHarness({ maxRunningTasks: 64, history: { maxAge: HOUR } });
   scheduler.register('noop', () => {});
   await scheduler.start();

@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { afterEach } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterEach, beforeEach, inject } from 'vitest';
 import { Scheduler, type SchedulerOptions } from '../../src/index.js';
 import { FakeClock } from '../../src/testing.js';
 
@@ -21,6 +23,42 @@ export function tempDir(): string {
 
 export function tempDbPath(): string {
   return join(tempDir(), 'tasks.db');
+}
+
+/** Whether this run is the conformance suite's PostgreSQL pass. */
+export const onPostgres = process.env.BT_STORE === 'postgres';
+
+let testDatabaseUrl: string | undefined;
+
+// On PostgreSQL, each test gets a database of its own, dropped after it (after
+// its schedulers close: cleanups run newest first).
+beforeEach(async () => {
+  if (!onPostgres) return;
+  const name = `bt_${randomUUID().replaceAll('-', '')}`;
+  const server = inject('pgUrl');
+  await adminQuery(server, `CREATE DATABASE ${name}`);
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  testDatabaseUrl = url.toString();
+  cleanups.push(async () => {
+    testDatabaseUrl = undefined;
+    await adminQuery(server, `DROP DATABASE ${name} WITH (FORCE)`);
+  });
+});
+
+async function adminQuery(url: string, text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+/** The database of this test: a fresh SQLite file, or on PostgreSQL the test's own database. */
+export function testDatabase(): string {
+  return testDatabaseUrl ?? tempDbPath();
 }
 
 export const silentLogger = pino({ level: 'silent' });
@@ -44,7 +82,7 @@ export interface Harness {
 /** A scheduler on a temporary file with a fake clock, closed after the test. */
 export function createHarness(options: Partial<SchedulerOptions> = {}): Harness {
   const clock = options.clock instanceof FakeClock ? options.clock : new FakeClock();
-  const database = options.database ?? tempDbPath();
+  const database = (options.database as string | undefined) ?? testDatabase();
   const open = (extra: Partial<SchedulerOptions> = {}): Scheduler => {
     const scheduler = new Scheduler({
       database,

@@ -286,7 +286,8 @@ export async function complete(client: Queryable, completions: CompleteRunParams
       column((c) => c.status),
       column((c) => c.endedAt),
       column((c) => c.usage?.durationMs ?? null),
-      column((c) => c.error),
+      // A handler's error text may hold NUL, which a text column cannot: it becomes U+FFFD.
+      column((c) => c.error?.replaceAll('\u0000', '\ufffd') ?? null),
       column((c) => c.resultJson),
       column((c) => c.usage?.cpuUserUs ?? null),
       column((c) => c.usage?.cpuSystemUs ?? null),

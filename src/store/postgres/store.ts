@@ -17,6 +17,7 @@ import type {
   Store,
   TaskCounts,
 } from '../store.js';
+import { track } from '../in-flight.js';
 import { AgreedClock } from './agreed-clock.js';
 import {
   loadPg,
@@ -71,7 +72,7 @@ export class PgStore implements Store {
 
   constructor(target: string | PgPool, options: PgStoreOptions = {}) {
     this.#ownsPool = typeof target === 'string';
-    this.#ready = this.#open(target, options);
+    this.#ready = track(this.#open(target, options));
     // Reported by the first method that waits for it, not as an unhandled rejection.
     this.#ready.catch(() => undefined);
   }
@@ -124,7 +125,11 @@ export class PgStore implements Store {
    * Runs `fn` in a READ COMMITTED transaction on one pooled connection. A deadlock
    * or lock timeout rolls back and goes again, a few times, before DATABASE_LOCKED.
    */
-  async #tx<T>(fn: (client: PoolClient) => Promise<T>, notify = false): Promise<T> {
+  #tx<T>(fn: (client: PoolClient) => Promise<T>, notify = false): Promise<T> {
+    return track(this.#transaction(fn, notify));
+  }
+
+  async #transaction<T>(fn: (client: PoolClient) => Promise<T>, notify: boolean): Promise<T> {
     await this.#ready;
     for (let attempt = 1; ; attempt++) {
       const client = await this.#connect();
@@ -146,9 +151,8 @@ export class PgStore implements Store {
     }
   }
 
-  async #read<T>(fn: (client: Queryable) => Promise<T>): Promise<T> {
-    await this.#ready;
-    return fn(this.#pool!);
+  #read<T>(fn: (client: Queryable) => Promise<T>): Promise<T> {
+    return track(this.#ready.then(() => fn(this.#pool!)));
   }
 
   addTasks(batch: NewTaskWithSchedule[], now: number): Promise<{ task: Task; created: boolean }[]> {
@@ -774,10 +778,9 @@ export class PgStore implements Store {
     return this.#ready;
   }
 
-  async checkHealth(): Promise<void> {
-    await this.#ready;
+  checkHealth(): Promise<void> {
     // Each heartbeat refines the agreed clock (the fastest round trips weigh most).
-    await this.#measureClock(this.#pool!, 1);
+    return this.#read((client) => this.#measureClock(client, 1));
   }
 
   async close(): Promise<void> {
