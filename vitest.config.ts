@@ -17,6 +17,7 @@ const CONFORMANCE = [
   'test/retention.test.ts',
   'test/telemetry.test.ts',
   'test/fleet.test.ts',
+  'test/acceptance/fleet.test.ts',
 ];
 
 /** PostgreSQL tests need BT_TEST_PG_URL or the server binaries to start a cluster of their own. */
@@ -38,7 +39,11 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'sqlite', include: ['test/**/*.test.ts'], exclude: ['test/fleet.test.ts', 'test/conformance/fleet*.test.ts'] },
+        test: {
+          name: 'sqlite',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/fleet.test.ts', 'test/acceptance/fleet.test.ts'],
+        },
       },
       ...(postgresAvailable()
         ? [

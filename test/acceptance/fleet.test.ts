@@ -1,0 +1,146 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { pino } from 'pino';
+import { expect, inject, test } from 'vitest';
+import { EventTrigger, OneTimeTrigger, Scheduler, type Execution } from 'background-tasks';
+
+// The fleet check, written against the public API only: three nodes on one
+// PostgreSQL database, one killed midway, and the outcome read back through
+// `executions()` and `listTasks()` and the handlers' own reports.
+
+const NODE = fileURLToPath(new URL('./fixtures/fleet-node.mjs', import.meta.url));
+const ONE_TIME = 200;
+const PERIODIC = 3;
+const LISTENERS = 2;
+const FIRES = 40;
+
+async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const server = inject('pgUrl');
+  const name = `bt_fleet_${randomUUID().replaceAll('-', '')}`;
+  const admin = async (text: string) => {
+    const client = new pg.Client({ connectionString: server });
+    await client.connect();
+    await client.query(text).finally(() => client.end());
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE ${name} WITH (FORCE)`) };
+}
+
+function startNode(database: string, effects: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [NODE, database, String(PERIODIC)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line === 'ready') resolve(child);
+      else if (line.startsWith('effect ')) effects.push(line.slice('effect '.length));
+    });
+    child.once('exit', (code) => reject(new Error(`a node exited with ${code} before it was ready`)));
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function allExecutions(scheduler: Scheduler): Promise<Execution[]> {
+  const all: Execution[] = [];
+  for (let beforeId: number | undefined; ;) {
+    const page = await scheduler.executions({ limit: 1000, ...(beforeId === undefined ? {} : { beforeId }) });
+    all.push(...page);
+    if (page.length < 1000) return all;
+    beforeId = page.at(-1)!.id;
+  }
+}
+
+test(
+  'public API: a fleet of three, one killed, runs each run once and each periodic slot once',
+  { timeout: 120_000 },
+  async () => {
+    const { url, drop } = await freshDatabase();
+    const effects: string[] = [];
+    const nodes: ChildProcess[] = [];
+    const client = new Scheduler({ database: url, logger: pino({ level: 'silent' }) });
+    try {
+      nodes.push(...(await Promise.all([0, 1, 2].map(() => startNode(url, effects)))));
+      const started = Date.now();
+      await client.addTasks(
+        Array.from({ length: LISTENERS }, (_, i) => ({
+          name: `listener-${i}`,
+          handler: 'ping',
+          triggers: [new EventTrigger({ event: 'ping' })],
+        })),
+      );
+      await client.addTasks(
+        Array.from({ length: ONE_TIME }, (_, i) => ({
+          name: `once-${i}`,
+          handler: 'once',
+          triggers: [new OneTimeTrigger({ delay: Math.floor((i / ONE_TIME) * 5000) })],
+        })),
+      );
+      for (let i = 0; i < FIRES; i++) {
+        await client.fireEvent('ping', { i });
+        await sleep(5000 / FIRES);
+        if (i === FIRES / 2) {
+          nodes[1]!.kill('SIGKILL');
+          await once(nodes[1]!, 'exit');
+        }
+      }
+      const expected = ONE_TIME + LISTENERS * FIRES;
+      let history: Execution[] = [];
+      for (const deadline = Date.now() + 60_000; ; await sleep(250)) {
+        history = await allExecutions(client);
+        const done = history.filter((e) => e.reason !== 'interval' && e.status === 'succeeded').length;
+        if (done >= expected) break;
+        if (Date.now() > deadline) throw new Error(`only ${done} of ${expected} runs finished`);
+      }
+      const elapsedMs = Date.now() - started;
+      await Promise.all(
+        [0, 2].map(async (i) => {
+          nodes[i]!.kill('SIGTERM');
+          await once(nodes[i]!, 'exit');
+        }),
+      );
+      history = await allExecutions(client);
+
+      expect(history.filter((e) => e.status === 'running')).toEqual([]);
+      const interrupted = history.filter((e) => e.status === 'interrupted');
+      expect(interrupted.length).toBeGreaterThan(0);
+      const byRun = new Map<number, Execution[]>();
+    for (const e of history.toReversed()) byRun.set(e.runId, [...(byRun.get(e.runId) ?? []), e]);
+      const reported = new Set(effects);
+      expect(reported.size).toBe(effects.length); // no attempt reported twice
+      for (const attempts of byRun.values()) {
+        const succeeded = attempts.filter((e) => e.status === 'succeeded');
+        expect(attempts.every((e) => e.status === 'succeeded' || e.status === 'interrupted')).toBe(true);
+        if (attempts[0]!.reason !== 'interval') expect(succeeded).toHaveLength(1);
+        // Only an interrupted run may have run its handler more than once.
+        const ran = attempts.filter((e) => reported.has(String(e.id)));
+        if (!attempts.some((e) => e.status === 'interrupted')) expect(ran).toHaveLength(succeeded.length);
+      }
+      const runsOf = (reason: string) => [...byRun.values()].filter((attempts) => attempts[0]!.reason === reason);
+      expect(runsOf('once')).toHaveLength(ONE_TIME);
+      expect(runsOf('event')).toHaveLength(LISTENERS * FIRES);
+
+      // Each periodic slot (a run's first due time) made one run, fleet-wide.
+      const tasks = await client.listTasks();
+      const periodic = tasks.filter((t) => t.name.startsWith('tick-'));
+      expect(periodic).toHaveLength(PERIODIC);
+      for (const task of periodic) {
+        const runs = runsOf('interval').filter((attempts) => attempts[0]!.taskId === task.id);
+        const slots = new Set(runs.map((attempts) => Math.min(...attempts.map((e) => e.scheduledAt))));
+        expect(slots.size).toBe(runs.length);
+        const trigger = task.triggers[0]!;
+        expect(trigger.fireCount - runs.length).toBeGreaterThanOrEqual(0);
+        expect(trigger.fireCount - runs.length).toBeLessThanOrEqual(1);
+        expect(trigger.fireCount + trigger.coalescedCount).toBeGreaterThanOrEqual(Math.floor(elapsedMs / 400) - 4);
+      }
+    } finally {
+      for (const node of nodes) if (node.exitCode === null && node.signalCode === null) node.kill('SIGKILL');
+      await client.close();
+      await drop();
+    }
+  },
+);
