@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { better, defineQueue, defineWorker } from 'plainjob';
 import { OneTimeTrigger, Scheduler } from 'background-tasks';
+import { pgScenarios } from './pg-scenarios.mjs';
 
 const [scenario, json] = process.argv.slice(2);
 const params = JSON.parse(json ?? '{}');
@@ -186,5 +187,5 @@ const scenarios = {
   },
 };
 
-const result = await scenarios[scenario](params);
+const result = await ({ ...scenarios, ...pgScenarios })[scenario](params);
 process.stdout.write(`${JSON.stringify(result)}\n`);
