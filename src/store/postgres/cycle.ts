@@ -164,7 +164,9 @@ type ClaimRow = RetryColumns & {
  */
 const CLAIM = `
   WITH candidates AS (
-    SELECT r.id AS run_id, r.task_id, r.priority, r.due_at
+    SELECT r.id AS run_id, r.task_id, r.priority, r.due_at, r.attempt, r.interruptions, r.reason, r.event_name,
+           r.event_payload, t.name, t.handler, t.module, t.memory_limit_mb, t.args, t.timeout_ms, t.max_retries,
+           t.retry_delay_ms, t.retry_backoff, t.retry_max_delay_ms
     FROM background_tasks.runs r JOIN background_tasks.tasks t ON t.id = r.task_id
     WHERE r.state = 'waiting' AND r.due_at <= $1 AND NOT t.paused AND t.running_run_id IS NULL
       AND (t.module IS NOT NULL OR t.handler = ANY($2::text[]))
@@ -177,22 +179,24 @@ const CLAIM = `
   ), started AS (
     INSERT INTO background_tasks.executions (task_id, task_name, run_id, attempt, status, reason, event_name,
                                              event_payload, scheduled_at, started_at, owner)
-    SELECT r.task_id, t.name, r.id, r.attempt, 'running', r.reason, r.event_name, r.event_payload, r.due_at, $1, $4
-    FROM chosen c JOIN background_tasks.runs r ON r.id = c.run_id JOIN background_tasks.tasks t ON t.id = c.task_id
+    SELECT task_id, name, run_id, attempt, 'running', reason, event_name, event_payload, due_at, $1, $4 FROM chosen
     RETURNING id, run_id
   ), marked AS (
+    -- = ANY(ARRAY(...)): primary-key lookups, where a join on the CTE would scan the table.
     UPDATE background_tasks.runs r
     SET state = 'running', execution_id = s.id, owner = $4, owner_host = $5, owner_pid = $6, lease_expires_at = $7
-    FROM started s WHERE r.id = s.run_id
+    FROM started s WHERE r.id = s.run_id AND r.id = ANY(ARRAY(SELECT run_id FROM chosen))
   ), taken AS (
-    UPDATE background_tasks.tasks t SET running_run_id = c.run_id FROM chosen c WHERE t.id = c.task_id
+    UPDATE background_tasks.tasks t SET running_run_id = c.run_id
+    FROM chosen c WHERE t.id = c.task_id AND t.id = ANY(ARRAY(SELECT task_id FROM chosen))
   )
-  SELECT s.id AS "executionId", r.id AS "runId", r.task_id AS "taskId", r.attempt, r.interruptions, r.reason,
-         r.event_name AS "eventName", r.event_payload AS "eventPayload", r.due_at AS "dueAt",
-         t.name, t.handler, t.module, t.memory_limit_mb AS "memoryLimitMb", t.args AS "argsJson",
-         t.timeout_ms AS "timeoutMs", ${RETRY_COLUMNS}
-  FROM started s JOIN background_tasks.runs r ON r.id = s.run_id JOIN background_tasks.tasks t ON t.id = r.task_id
-  ORDER BY r.priority DESC, r.due_at, r.task_id, r.id`;
+  SELECT s.id AS "executionId", c.run_id AS "runId", c.task_id AS "taskId", c.attempt, c.interruptions, c.reason,
+         c.event_name AS "eventName", c.event_payload AS "eventPayload", c.due_at AS "dueAt", c.name, c.handler,
+         c.module, c.memory_limit_mb AS "memoryLimitMb", c.args AS "argsJson", c.timeout_ms AS "timeoutMs",
+         c.max_retries AS "maxRetries", c.retry_delay_ms AS "retryDelayMs", c.retry_backoff AS "retryBackoff",
+         c.retry_max_delay_ms AS "retryMaxDelayMs"
+  FROM started s JOIN chosen c ON c.run_id = s.run_id
+  ORDER BY c.priority DESC, c.due_at, c.task_id, c.run_id`;
 
 export async function claim(
   client: Queryable,
@@ -243,23 +247,26 @@ const COMPLETE = `
     SET status = c.status, ended_at = c.ended_at, duration_ms = coalesce(c.duration_ms, c.ended_at - e.started_at),
         error = c.error, result = c.result, cpu_user_us = c.cpu_user_us, cpu_system_us = c.cpu_system_us,
         rss_bytes = c.rss_bytes
-    FROM c WHERE e.id = c.execution_id AND e.status = 'running' AND e.owner = c.owner
+    FROM c WHERE e.id = c.execution_id AND e.id = ANY($2::bigint[]) AND e.status = 'running' AND e.owner = c.owner
     RETURNING c.run_id, c.owner, c.next_due_at, c.next_attempt, c.next_interruptions
   ), requeued AS (
     UPDATE background_tasks.runs r
     SET state = 'waiting', due_at = x.next_due_at, attempt = x.next_attempt, interruptions = x.next_interruptions,
         execution_id = NULL, owner = NULL, owner_host = NULL, owner_pid = NULL, lease_expires_at = NULL
     FROM recorded x
-    WHERE r.id = x.run_id AND x.next_due_at IS NOT NULL AND r.state = 'running' AND r.owner = x.owner
+    WHERE r.id = x.run_id AND r.id = ANY($1::bigint[]) AND x.next_due_at IS NOT NULL AND r.state = 'running'
+      AND r.owner = x.owner
     RETURNING r.id, r.task_id
   ), deleted AS (
     DELETE FROM background_tasks.runs r USING recorded x
-    WHERE r.id = x.run_id AND x.next_due_at IS NULL AND r.state = 'running' AND r.owner = x.owner
+    WHERE r.id = x.run_id AND r.id = ANY($1::bigint[]) AND x.next_due_at IS NULL AND r.state = 'running'
+      AND r.owner = x.owner
     RETURNING r.id, r.task_id
   ), freed AS (
     UPDATE background_tasks.tasks t SET running_run_id = NULL
     FROM (SELECT id, task_id FROM requeued UNION ALL SELECT id, task_id FROM deleted) f
     WHERE t.id = f.task_id AND t.running_run_id = f.id
+      AND t.id = ANY(ARRAY(SELECT task_id FROM requeued UNION ALL SELECT task_id FROM deleted))
   )
   SELECT x.run_id AS "runId", d.task_id AS "spentTaskId"
   FROM recorded x LEFT JOIN deleted d ON d.id = x.run_id`;

@@ -10,6 +10,7 @@ import type {
   CycleParams,
   CycleResult,
   DatabaseInfo,
+  FireResult,
   Owner,
   RunInfo,
   RunningRun,
@@ -431,22 +432,22 @@ export class PgStore implements Store {
     const { now, completions } = params;
     const wanted = params.claim;
     const wantClaims = wanted !== null && wanted.limit > 0;
-    if (completions.length === 0) {
-      // Most wakes find nothing due: one read answers that, without a transaction.
-      const seen = await this.#read((client) => look(client, now));
-      if (!seen.triggerDue && !(wantClaims && seen.runReady)) {
-        return { completed: [], fired: { runs: 0, broken: [] }, claims: [], nextWakeAt: seen.nextWakeAt };
-      }
+    // Most wakes find nothing due: one read answers that, without a transaction.
+    let seen = completions.length === 0 ? await this.#read((client) => look(client, now)) : null;
+    if (seen !== null && !seen.triggerDue && !(wantClaims && seen.runReady)) {
+      return { completed: [], fired: { runs: 0, broken: [] }, claims: [], nextWakeAt: seen.nextWakeAt };
     }
     return this.#tx(async (client) => {
       const completed = await complete(client, completions);
-      const fired = await fireDue(client, now, params.plan, params.triggerLimit);
+      seen ??= await look(client, now);
+      const fired = seen.triggerDue ? await fireDue(client, now, params.plan, params.triggerLimit) : noFires();
       const claims = wanted !== null && wantClaims ? await claim(client, { ...wanted, now }) : [];
-      const { nextWakeAt } = await look(client, now);
+      // Claims take runs already due, so only firing (which moves triggers on) changes the next wake.
+      if (seen.triggerDue) seen = await look(client, now);
       // Runs made or put back that this node did not take: the others are told at commit.
       const made = fired.runs > claims.length || completions.some((c, i) => completed[i] && c.next.kind === 'again');
       if (made) await query(client, 'SELECT pg_notify($1, $2)', [NOTIFY_CHANNEL, this.#id], 'bt_notify');
-      return { completed, fired, claims, nextWakeAt };
+      return { completed, fired, claims, nextWakeAt: seen.nextWakeAt };
     });
   }
 
@@ -805,4 +806,8 @@ async function readTask(client: Queryable, id: number): Promise<Task | undefined
     [id],
   );
   return toTask(row, triggerRows);
+}
+
+function noFires(): FireResult {
+  return { runs: 0, broken: [] };
 }
