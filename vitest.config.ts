@@ -18,6 +18,7 @@ const CONFORMANCE = [
   'test/telemetry.test.ts',
   'test/fleet.test.ts',
   'test/acceptance/fleet.test.ts',
+  'test/cli-postgres.test.ts',
 ];
 
 /** PostgreSQL tests need BT_TEST_PG_URL or the server binaries to start a cluster of their own. */
@@ -42,7 +43,7 @@ export default defineConfig({
         test: {
           name: 'sqlite',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/fleet.test.ts', 'test/acceptance/fleet.test.ts'],
+          exclude: ['test/fleet.test.ts', 'test/acceptance/fleet.test.ts', 'test/cli-postgres.test.ts'],
         },
       },
       ...(postgresAvailable()

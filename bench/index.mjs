@@ -1,16 +1,31 @@
 // `npm run bench`: every scenario in fresh processes, each at least three rounds,
 // alternating with its comparison, printed as Markdown tables (medians, min–max).
 // BENCH_ROUNDS, BENCH_TASKS and BENCH_SCALE (comma-separated future-task counts) shrink or grow it.
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { alternate, machine, measure, measureScript, median, percentile, removeDir, summary, tempDir } from './lib.mjs';
+import {
+  alternate,
+  freshPgDatabase,
+  machine,
+  measure,
+  measureScript,
+  median,
+  percentile,
+  removeDir,
+  startPostgres,
+  summary,
+  tempDir,
+} from './lib.mjs';
 
 const PUBLIC_CHECK = fileURLToPath(new URL('./public-check.mjs', import.meta.url));
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
 const SCALE = (process.env.BENCH_SCALE ?? '0,100000,1000000').split(',').map(Number);
+const PG_TASKS = Number(process.env.BENCH_PG_TASKS ?? 10_000);
+// BENCH_ONLY=postgres or BENCH_ONLY=sqlite runs one half.
+const ONLY = process.env.BENCH_ONLY;
 const started = performance.now();
 const dir = tempDir();
 let files = 0;
@@ -22,6 +37,15 @@ out();
 out(`${machine()}; ${ROUNDS} rounds per figure, alternating; ${new Date().toISOString().slice(0, 10)}`);
 
 try {
+  if (ONLY !== 'postgres') await sqliteBenchmarks();
+  if (ONLY !== 'sqlite') await postgresBenchmarks();
+} finally {
+  removeDir(dir);
+}
+out();
+out(`Command: \`npm run bench\`; took ${((performance.now() - started) / 60_000).toFixed(1)} min.`);
+
+async function sqliteBenchmarks() {
   // Throughput: TASKS no-op one-time tasks due at once.
   out();
   out(`## Throughput: ${TASKS.toLocaleString('en-US')} no-op one-time tasks due at once (runs/s)`);
@@ -168,8 +192,103 @@ try {
     out();
     out(`largest / empty throughput: ${(rate(SCALE.at(-1)) / rate(SCALE[0])).toFixed(2)}×`);
   }
-} finally {
-  removeDir(dir);
 }
-out();
-out(`Command: \`npm run bench\`; took ${((performance.now() - started) / 60_000).toFixed(1)} min.`);
+
+async function postgresBenchmarks() {
+  out();
+  out(`# PostgreSQL: background-tasks beside pg-boss ${pgBossVersion()} on the same server`);
+  out();
+  const server = startPostgres();
+  if (server === null) {
+    out('Skipped: no PostgreSQL server binaries and no BENCH_PG_URL.');
+    return;
+  }
+  try {
+    out(
+      `${process.env.BENCH_PG_URL ? 'BENCH_PG_URL' : 'A throw-away PostgreSQL cluster on 127.0.0.1, fsync on'}; ` +
+        'a fresh database for every measurement.',
+    );
+    const db = () => freshPgDatabase(server.url);
+
+    out();
+    out(`## Throughput: ${PG_TASKS.toLocaleString('en-US')} no-op tasks due at once, 64 running at once (runs/s)`);
+    out();
+    const systems = {
+      'ours-full': () =>
+        db().then((url) => measure('pgOurs', { url, durability: 'full', concurrency: 64, tasks: PG_TASKS })),
+      'ours-normal': () =>
+        db().then((url) => measure('pgOurs', { url, durability: 'normal', concurrency: 64, tasks: PG_TASKS })),
+      'boss-work': () =>
+        db().then((url) => measure('pgBossWork', { url, workers: 1, batchSize: 64, tasks: Math.min(PG_TASKS, 2_000) })),
+      'boss-work-64': () =>
+        db().then((url) => measure('pgBossWork', { url, workers: 64, batchSize: 1, tasks: Math.min(PG_TASKS, 2_000) })),
+      'boss-fetch': () => db().then((url) => measure('pgBossFetch', { url, loops: 1, batchSize: 64, tasks: PG_TASKS })),
+    };
+    const labels = {
+      'ours-full': 'background-tasks, durability full',
+      'ours-normal': 'background-tasks, durability normal (synchronous_commit off)',
+      'boss-work': 'pg-boss `work()`: 1 worker, batchSize 64, polling 0.5 s (its minimum)',
+      'boss-work-64': 'pg-boss `work()`: 64 workers, batchSize 1, polling 0.5 s',
+      'boss-fetch': 'pg-boss `fetch()` + `complete()` back to back, 64 at a time (no polling)',
+    };
+    const results = await alternate(ROUNDS, Object.keys(systems), (system) => systems[system]());
+    const rate = (system) => median(results.get(system).map((r) => r.perSecond));
+    out('| system | runs/s | ours (full) / this |');
+    out('|---|---|---|');
+    for (const system of Object.keys(systems)) {
+      out(
+        `| ${labels[system]} | ${summary(results.get(system).map((r) => r.perSecond))} | ` +
+          `${(rate('ours-full') / rate(system)).toFixed(2)}× |`,
+      );
+    }
+    out();
+    out('pg-boss `work()` runs at most one batch per polling interval per worker; the `fetch()` loop is pg-boss');
+    out('driven by hand, without its worker, as fast as its SQL goes.');
+
+    out();
+    out('## Start lag: 1,000 one-time tasks due at spread times over 5 s (ms late)');
+    out();
+    out('| | p50 | p95 | p99 | max |');
+    out('|---|---|---|---|---|');
+    const lags = await alternate(ROUNDS, ['ours', 'boss'], async (system) =>
+      measure('pgLag', { url: await db(), system, tasks: 1_000, spreadMs: 5_000 }),
+    );
+    for (const system of ['ours', 'boss']) {
+      const cell = (p) =>
+        summary(
+          lags.get(system).map((r) => (p === 100 ? Math.max(...r.lags) : percentile(r.lags, p))),
+          2,
+        );
+      const label =
+        system === 'ours' ? 'background-tasks (durability full)' : 'pg-boss (`startAfter`, 8 workers, polling 0.5 s)';
+      out(`| ${label} | ${cell(50)} | ${cell(95)} | ${cell(99)} | ${cell(100)} |`);
+    }
+
+    out();
+    out('## Idle: 10 s with 10,000 tasks due in an hour (CPU seconds of the Node process)');
+    out();
+    out('| | CPU seconds |');
+    out('|---|---|');
+    const idle = await alternate(ROUNDS, ['ours', 'boss'], async (system) =>
+      measure('pgIdle', { url: await db(), system, seconds: 10, futureTasks: 10_000 }),
+    );
+    for (const system of ['ours', 'boss']) {
+      const label = system === 'ours' ? 'background-tasks' : 'pg-boss (one worker, default 2 s polling)';
+      out(
+        `| ${label} | ${summary(
+          idle.get(system).map((r) => r.cpuSeconds),
+          3,
+        )} |`,
+      );
+    }
+    const cpu = (system) => median(idle.get(system).map((r) => r.cpuSeconds));
+    out();
+    out(`ours / pg-boss CPU: ${(cpu('ours') / cpu('boss')).toFixed(2)}×`);
+  } finally {
+    server.stop();
+  }
+}
+
+function pgBossVersion() {
+  return JSON.parse(readFileSync(new URL('../node_modules/pg-boss/package.json', import.meta.url), 'utf8')).version;
+}

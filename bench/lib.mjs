@@ -70,3 +70,37 @@ export function machine() {
   const cpu = execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]).toString().trim();
   return `${cpu || 'unknown CPU'}, ${execFileSync('nproc').toString().trim()} cores, Node ${process.version}`;
 }
+
+const PG_SCRIPT = fileURLToPath(new URL('../scripts/pg-throwaway.sh', import.meta.url));
+
+/**
+ * The PostgreSQL server for the benchmarks: BENCH_PG_URL, or else a throw-away
+ * cluster with fsync on (as a real server runs). Null when neither is to be had.
+ */
+export function startPostgres() {
+  if (process.env.BENCH_PG_URL) return { url: process.env.BENCH_PG_URL, stop() {} };
+  const dir = tempDir();
+  const port = String(20_000 + Math.floor(Math.random() * 20_000));
+  try {
+    const url = execFileSync('bash', [PG_SCRIPT, 'start', dir, port, 'durable'], { encoding: 'utf8' }).trim();
+    return { url, stop: () => execFileSync('bash', [PG_SCRIPT, 'stop', dir]) };
+  } catch {
+    removeDir(dir);
+    return null;
+  }
+}
+
+let databases = 0;
+
+/** A new, empty database on `server`, for one measurement. */
+export async function freshPgDatabase(server) {
+  const { default: pg } = await import('pg');
+  const name = `bench_${process.pid}_${databases++}`;
+  const client = new pg.Client({ connectionString: server });
+  await client.connect();
+  await client.query(`CREATE DATABASE ${name}`);
+  await client.end();
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return url.toString();
+}

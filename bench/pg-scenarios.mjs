@@ -112,7 +112,9 @@ export const pgScenarios = {
         dueTimes.map((at) => ({ name: 'noop', args: { at }, triggers: [new OneTimeTrigger({ at: new Date(at) })] })),
       );
       let done = 0;
-      const finished = new Promise((resolve) => scheduler.on('execution:finished', () => ++done === tasks && resolve()));
+      const finished = new Promise((resolve) =>
+        scheduler.on('execution:finished', () => ++done === tasks && resolve()),
+      );
       await scheduler.start();
       await finished;
       await scheduler.close();
@@ -139,7 +141,10 @@ export const pgScenarios = {
     let stop;
     if (system === 'ours') {
       const scheduler = new Scheduler({ database: url, logger });
-      await addInChunks(scheduler, futureTasks, () => ({ name: 'noop', triggers: [new OneTimeTrigger({ at: new Date(at) })] }));
+      await addInChunks(scheduler, futureTasks, () => ({
+        name: 'noop',
+        triggers: [new OneTimeTrigger({ at: new Date(at) })],
+      }));
       scheduler.register('noop', noop);
       await scheduler.start();
       stop = () => scheduler.close();

@@ -187,5 +187,5 @@ const scenarios = {
   },
 };
 
-const result = await ({ ...scenarios, ...pgScenarios })[scenario](params);
+const result = await { ...scenarios, ...pgScenarios }[scenario](params);
 process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -20,12 +20,24 @@ const EVENT_FIRES = 60;
 const SPREAD_MS = 6_000;
 const KILL_AT_MS = 3_000;
 
-function startNode(database: string, name: string): Promise<ChildProcess> {
+interface Node {
+  child: ChildProcess;
+  /** Handlers started and not yet finished, as the node reports them. */
+  inFlight: Set<string>;
+}
+
+function startNode(database: string, name: string): Promise<Node> {
   const child = spawn(process.execPath, [NODE, database, name, String(PERIODIC)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const node: Node = { child, inFlight: new Set() };
   return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => line === 'ready' && resolve(child));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const [what, id = ''] = line.split(' ');
+      if (what === 'ready') resolve(node);
+      else if (what === 'start') node.inFlight.add(id);
+      else if (what === 'done') node.inFlight.delete(id);
+    });
     child.once('exit', (code) => reject(new Error(`node ${name} exited with ${code} before it was ready`)));
   });
 }
@@ -38,7 +50,7 @@ test(
   async () => {
     const database = testDatabase();
     const db = new pg.Pool({ connectionString: database, max: 2 });
-    const nodes: ChildProcess[] = [];
+    const nodes: Node[] = [];
     // A client of the fleet: it adds work and fires events, and runs nothing.
     const client = new Scheduler({ database, logger: silentLogger });
     try {
@@ -63,17 +75,19 @@ test(
           triggers: [new OneTimeTrigger({ delay: Math.floor((i / ONE_TIME) * SPREAD_MS) })],
         })),
       );
-      let killed = false;
+      let victim: Node | undefined;
       for (let i = 0; i < EVENT_FIRES; i++) {
         await client.fireEvent('ping', { i });
         await sleep(SPREAD_MS / EVENT_FIRES);
-        if (!killed && Date.now() - started >= KILL_AT_MS) {
-          nodes[1]!.kill('SIGKILL');
-          await once(nodes[1]!, 'exit');
-          killed = true;
-        }
+        // The node with the most handlers in flight dies: the survivors must recover its runs.
+        if (victim !== undefined || Date.now() - started < KILL_AT_MS) continue;
+        const busiest = nodes.reduce((a, b) => (b.inFlight.size > a.inFlight.size ? b : a));
+        if (busiest.inFlight.size === 0) continue;
+        victim = busiest;
+        victim.child.kill('SIGKILL');
+        await once(victim.child, 'exit');
       }
-      expect(killed).toBe(true);
+      expect(victim).toBeDefined();
 
       // Until every one-time and event run is done (survivors recover the dead node's
       // runs at their next heartbeat, within 5 s).
@@ -88,21 +102,23 @@ test(
       }
       const elapsedMs = Date.now() - started;
       await Promise.all(
-        [0, 2].map(async (i) => {
-          nodes[i]!.kill('SIGTERM');
-          expect((await once(nodes[i]!, 'exit'))[0]).toBe(0);
-        }),
+        nodes
+          .filter((node) => node !== victim)
+          .map(async ({ child }) => {
+            child.kill('SIGTERM');
+            expect((await once(child, 'exit'))[0]).toBe(0);
+          }),
       );
 
       const query = async <R extends pg.QueryResultRow>(text: string) => (await db.query<R>(text)).rows;
-      const killedPid = nodes[1]!.pid!;
+      const killedPid = victim!.child.pid!;
       const [totals] = await query<{ executions: number; interrupted: number; running: number; runs: number }>(`
       SELECT count(*)::int AS executions, count(*) FILTER (WHERE status = 'interrupted')::int AS interrupted,
              count(*) FILTER (WHERE status = 'running')::int AS running, count(DISTINCT run_id)::int AS runs
       FROM background_tasks.executions`);
       expect(totals!.running).toBe(0);
-    // The kill caught work in flight: the recovery was exercised.
-    expect(totals!.interrupted).toBeGreaterThan(0);
+      // The kill caught work in flight: the recovery was exercised.
+      expect(totals!.interrupted).toBeGreaterThan(0);
 
       // Per run: one success, and more than one attempt only after an interruption by the kill.
       const perRun = await query<{
@@ -164,7 +180,7 @@ test(
           `${elapsedMs} ms, duplicates: none`,
       );
     } finally {
-      for (const node of nodes) if (node.exitCode === null && node.signalCode === null) node.kill('SIGKILL');
+      for (const { child } of nodes) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await client.close();
       await db.end();
     }

@@ -1,11 +1,13 @@
 import { existsSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { systemClock } from '../clock.js';
 import { BackgroundTasksError, TaskNotFoundError, ValidationError } from '../errors.js';
 import type { Execution, ExecutionStatus } from '../execution.js';
 import { explain } from '../explain.js';
 import { toJson } from '../json.js';
 import { isOwnerGone } from '../runtime/owner.js';
 import { liveHandlers } from '../runtime/registration.js';
+import { PgStore } from '../store/postgres/store.js';
 import { SqliteStore } from '../store/sqlite/store.js';
 import type { Store } from '../store/store.js';
 import { describeTrigger, formatDuration, formatTime, parseDuration, percentile, table } from './format.js';
@@ -25,11 +27,11 @@ interface Io {
 const STATUSES: ExecutionStatus[] = ['running', 'succeeded', 'failed', 'interrupted', 'cancelled'];
 
 export async function main(argv: string[], io: Io = { out: console.log, err: console.error }): Promise<number> {
-  let stores: SqliteStore[] = [];
+  let stores: Store[] = [];
   let exitCode: number = EXIT.ok;
   const program = new Command('background-tasks')
     .description('Inspect and steer the background-tasks scheduler of a database file. Safe while a scheduler runs.')
-    .option('--db <file>', 'the SQLite database file', 'tasks.db')
+    .option('--db <file|url>', 'the SQLite database file, or a postgres:// URL', 'tasks.db')
     .option('--json', 'print JSON for scripts instead of tables')
     .option('--busy-timeout <ms>', 'how long to wait for a lock held by a running scheduler', '5000')
     .exitOverride()
@@ -37,17 +39,21 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
 
   const global = () => program.opts<{ db: string; json?: boolean; busyTimeout: string }>();
   /** Opens an existing database: inspecting must not create one by accident. */
-  const open = (create = false): Store => {
+  const open = async (create = false): Promise<Store> => {
     const { db } = global();
-    if (!create && !existsSync(db))
+    const postgres = /^postgres(ql)?:\/\//i.test(db);
+    if (!create && !postgres && !existsSync(db))
       throw new NoFileError(`${db}: no such database file (run "background-tasks migrate --db ${db}" to create one)`);
     const busyTimeout = Number(global().busyTimeout);
     if (!Number.isInteger(busyTimeout) || busyTimeout < 0)
       throw new UsageError(`--busy-timeout: expected milliseconds, got "${global().busyTimeout}"`);
-    const store = new SqliteStore(db, { busyTimeout });
+    const store = postgres ? new PgStore(db, { lockTimeout: busyTimeout }) : new SqliteStore(db, { busyTimeout });
     stores.push(store);
+    await store.opened();
     return store;
   };
+  /** Now, on the clock the database agrees on (PostgreSQL's, corrected for this machine's offset). */
+  const clockNow = () => (stores.at(-1)?.agreedClock ?? systemClock).now();
   const print = (json: unknown, text: () => string) => io.out(global().json ? JSON.stringify(json, null, 2) : text());
   const resolveTask = async (store: Store, ref: string) => {
     const id = /^\d+$/.test(ref) ? Number(ref) : await store.taskIdByKey(ref);
@@ -74,7 +80,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     .command('migrate')
     .description('create the database or apply pending migrations')
     .action(async () => {
-      open(true);
+      await open(true);
       print({ database: global().db, upToDate: true }, () => `${global().db}: schema is up to date`);
     });
 
@@ -82,8 +88,8 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     .command('doctor')
     .description('integrity, schema version, stuck runs, handlers nobody serves, file and WAL size')
     .action(async () => {
-      const store = open();
-      const now = Date.now();
+      const store = await open();
+      const now = clockNow();
       const info = await store.inspect();
       const stuck = (await store.runningRuns()).filter((run) => isOwnerGone(run.owner, run.leaseExpiresAt, now));
       const schedulers = await store.schedulers();
@@ -107,7 +113,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     .command('tasks')
     .description('every task: triggers in words, priority, paused, next fire, last status, counts')
     .action(async () => {
-      const store = open();
+      const store = await open();
       const tasks = [];
       for (let page = await store.listTasks({ limit: 1000, afterId: 0 }); page.length > 0;) {
         tasks.push(...page);
@@ -139,8 +145,8 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     .argument('<task>', 'task id or key')
     .description('one task in full, its next five fire times, and why it is or is not about to run')
     .action(async (ref: string) => {
-      const store = open();
-      const now = Date.now();
+      const store = await open();
+      const now = clockNow();
       const task = await resolveTask(store, ref);
       const explanation = explain({
         task,
@@ -170,9 +176,9 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     .option('--since <when>', 'a duration back from now (24h, 7d) or a date')
     .option('--limit <n>', 'at most this many rows', positiveInt('--limit'), 50)
     .action(async (options: { task?: string; status?: ExecutionStatus; since?: string; limit: number }) => {
-      const store = open();
+      const store = await open();
       const taskId = options.task === undefined ? undefined : (await resolveTask(store, options.task)).id;
-      const from = since(options.since, Date.now());
+      const from = since(options.since, clockNow());
       const rows = await store.executions({
         limit: Math.min(options.limit, 10_000),
         ...(taskId === undefined ? {} : { taskId }),
@@ -203,8 +209,8 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     .description('per task: runs, successes, failures, p50/p95 duration, retries, interruptions')
     .option('--since <when>', 'a duration back from now (24h, 7d) or a date', '24h')
     .action(async (options: { since: string }) => {
-      const store = open();
-      const from = since(options.since, Date.now())!;
+      const store = await open();
+      const from = since(options.since, clockNow())!;
       const all: Execution[] = [];
       for (
         let page = await store.executions({ limit: 10_000, since: from });
@@ -245,9 +251,9 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       .argument('<task>', 'task id or key')
       .description(description)
       .action(async (ref: string) => {
-        const store = open();
+        const store = await open();
         const task = await resolveTask(store, ref);
-        await act(store, task.id, Date.now());
+        await act(store, task.id, clockNow());
         print(
           { taskId: task.id, done: name },
           () => `${name}: task ${task.id} (${task.name}) — the running scheduler acts on it at its next wake`,
@@ -272,8 +278,8 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       } catch {
         throw new UsageError(`--payload: not valid JSON: ${options.payload}`);
       }
-      const store = open();
-      const runs = await store.fireEvent(event, payload === undefined ? null : toJson(payload, 'payload'), Date.now());
+      const store = await open();
+      const runs = await store.fireEvent(event, payload === undefined ? null : toJson(payload, 'payload'), clockNow());
       print({ event, runs }, () => `fired ${event}: ${runs} run(s) queued`);
     });
 
@@ -288,11 +294,11 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
         throw new UsageError(`--older-than: expected a duration like 30d, got "${options.olderThan}"`);
       if (maxAge === null && options.keepLast === undefined)
         throw new UsageError('prune: give --older-than, --keep-last or both');
-      const store = open();
+      const store = await open();
       let deleted = 0;
       for (let n = -1; n !== 0;) {
         n = await store.pruneExecutions({
-          endedBefore: maxAge === null ? null : Date.now() - maxAge,
+          endedBefore: maxAge === null ? null : clockNow() - maxAge,
           keepLast: options.keepLast ?? null,
           limit: 1000,
         });

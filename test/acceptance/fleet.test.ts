@@ -32,12 +32,24 @@ async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void>
   return { url: url.toString(), drop: () => admin(`DROP DATABASE ${name} WITH (FORCE)`) };
 }
 
-function startNode(database: string, effects: string[]): Promise<ChildProcess> {
+interface Node {
+  child: ChildProcess;
+  /** Handlers started and not yet finished, as the node reports them. */
+  inFlight: Set<string>;
+}
+
+function startNode(database: string, effects: string[]): Promise<Node> {
   const child = spawn(process.execPath, [NODE, database, String(PERIODIC)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const node: Node = { child, inFlight: new Set() };
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line === 'ready') resolve(child);
-      else if (line.startsWith('effect ')) effects.push(line.slice('effect '.length));
+      const [what, id = ''] = line.split(' ');
+      if (what === 'ready') resolve(node);
+      else if (what === 'start') node.inFlight.add(id);
+      else if (what === 'effect') {
+        node.inFlight.delete(id);
+        effects.push(id);
+      }
     });
     child.once('exit', (code) => reject(new Error(`a node exited with ${code} before it was ready`)));
   });
@@ -61,7 +73,7 @@ test(
   async () => {
     const { url, drop } = await freshDatabase();
     const effects: string[] = [];
-    const nodes: ChildProcess[] = [];
+    const nodes: Node[] = [];
     const client = new Scheduler({ database: url, logger: pino({ level: 'silent' }) });
     try {
       nodes.push(...(await Promise.all([0, 1, 2].map(() => startNode(url, effects)))));
@@ -80,14 +92,19 @@ test(
           triggers: [new OneTimeTrigger({ delay: Math.floor((i / ONE_TIME) * 5000) })],
         })),
       );
+      // Midway, the node with handlers in flight dies: its runs must be recovered by the others.
+      let victim: Node | undefined;
       for (let i = 0; i < FIRES; i++) {
         await client.fireEvent('ping', { i });
         await sleep(5000 / FIRES);
-        if (i === FIRES / 2) {
-          nodes[1]!.kill('SIGKILL');
-          await once(nodes[1]!, 'exit');
-        }
+        if (i < FIRES / 2 || victim !== undefined) continue;
+        const busiest = nodes.reduce((a, b) => (b.inFlight.size > a.inFlight.size ? b : a));
+        if (busiest.inFlight.size === 0) continue;
+        victim = busiest;
+        victim.child.kill('SIGKILL');
+        await once(victim.child, 'exit');
       }
+      expect(victim).toBeDefined();
       const expected = ONE_TIME + LISTENERS * FIRES;
       let history: Execution[] = [];
       for (const deadline = Date.now() + 60_000; ; await sleep(250)) {
@@ -98,10 +115,12 @@ test(
       }
       const elapsedMs = Date.now() - started;
       await Promise.all(
-        [0, 2].map(async (i) => {
-          nodes[i]!.kill('SIGTERM');
-          await once(nodes[i]!, 'exit');
-        }),
+        nodes
+          .filter((node) => node !== victim)
+          .map(async ({ child }) => {
+            child.kill('SIGTERM');
+            await once(child, 'exit');
+          }),
       );
       history = await allExecutions(client);
 
@@ -109,7 +128,7 @@ test(
       const interrupted = history.filter((e) => e.status === 'interrupted');
       expect(interrupted.length).toBeGreaterThan(0);
       const byRun = new Map<number, Execution[]>();
-    for (const e of history.toReversed()) byRun.set(e.runId, [...(byRun.get(e.runId) ?? []), e]);
+      for (const e of history.toReversed()) byRun.set(e.runId, [...(byRun.get(e.runId) ?? []), e]);
       const reported = new Set(effects);
       expect(reported.size).toBe(effects.length); // no attempt reported twice
       for (const attempts of byRun.values()) {
@@ -138,7 +157,7 @@ test(
         expect(trigger.fireCount + trigger.coalescedCount).toBeGreaterThanOrEqual(Math.floor(elapsedMs / 400) - 4);
       }
     } finally {
-      for (const node of nodes) if (node.exitCode === null && node.signalCode === null) node.kill('SIGKILL');
+      for (const { child } of nodes) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await client.close();
       await drop();
     }
