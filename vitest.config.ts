@@ -16,10 +16,10 @@ const CONFORMANCE = [
   'test/smoke.test.ts',
   'test/retention.test.ts',
   'test/telemetry.test.ts',
-  'test/fleet.test.ts',
-  'test/acceptance/fleet.test.ts',
-  'test/cli-postgres.test.ts',
 ];
+
+/** Tests of what only PostgreSQL offers: a fleet of processes, the CLI on a URL, the server's clock. */
+const POSTGRES_ONLY = ['test/postgres/**/*.test.ts', 'test/acceptance/fleet.test.ts'];
 
 /** PostgreSQL tests need BT_TEST_PG_URL or the server binaries to start a cluster of their own. */
 function postgresAvailable(): boolean {
@@ -43,7 +43,7 @@ export default defineConfig({
         test: {
           name: 'sqlite',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/fleet.test.ts', 'test/acceptance/fleet.test.ts', 'test/cli-postgres.test.ts'],
+          exclude: POSTGRES_ONLY,
         },
       },
       ...(postgresAvailable()
@@ -52,7 +52,7 @@ export default defineConfig({
               extends: true,
               test: {
                 name: 'postgres',
-                include: CONFORMANCE,
+                include: [...CONFORMANCE, ...POSTGRES_ONLY],
                 env: { BT_STORE: 'postgres' },
                 globalSetup: ['test/helpers/pg-server.ts'],
               },

@@ -127,18 +127,15 @@ function shippedMigrations(): { when: number; tag: string }[] {
   return journal.entries;
 }
 
-/**
- * How far the database's clock is ahead of this machine's, measured over one
- * round trip (the midpoint of the local times around the query), with the round
- * trip as its uncertainty.
- */
-export async function measureClockOffset(client: Queryable): Promise<{ offset: number; roundTrip: number }> {
-  const before = Date.now();
+/** One reading of the database server's clock, placed at the midpoint of its round trip. */
+export async function readServerClock(
+  client: Queryable,
+): Promise<{ serverNow: number; monotonic: number; roundTrip: number }> {
   const t0 = performance.now();
   const [row] = await query<{ now: number }>(
     client,
     'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now',
   );
-  const roundTrip = performance.now() - t0;
-  return { offset: Math.round(row!.now - (before + roundTrip / 2)), roundTrip };
+  const t1 = performance.now();
+  return { serverNow: row!.now, monotonic: (t0 + t1) / 2, roundTrip: t1 - t0 };
 }

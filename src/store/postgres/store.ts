@@ -22,10 +22,10 @@ import { track } from '../in-flight.js';
 import { AgreedClock } from './agreed-clock.js';
 import {
   loadPg,
-  measureClockOffset,
   migratePostgres,
   NOTIFY_CHANNEL,
   query,
+  readServerClock,
   schemaVersion,
   toPgDatabaseError,
   type PgPool,
@@ -116,10 +116,7 @@ export class PgStore implements Store {
   }
 
   async #measureClock(client: Queryable, samples: number): Promise<void> {
-    for (let i = 0; i < samples; i++) {
-      const { offset, roundTrip } = await measureClockOffset(client);
-      this.agreedClock.sample(offset, roundTrip);
-    }
+    for (let i = 0; i < samples; i++) this.agreedClock.sample(await readServerClock(client));
   }
 
   /**

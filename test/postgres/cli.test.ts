@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
-import { EventTrigger, Scheduler } from '../src/index.js';
-import { silentLogger, testDatabase } from './helpers/setup.js';
+import { EventTrigger, Scheduler } from '../../src/index.js';
+import { silentLogger, testDatabase } from '../helpers/setup.js';
 
 // The command-line tool pointed at a PostgreSQL database by URL, beside a scheduler.
 
-const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const cli = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 
 test('the CLI migrates, lists, fires, runs now and reads history on a postgres:// database', async () => {

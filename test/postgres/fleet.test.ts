@@ -4,15 +4,15 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { expect, test } from 'vitest';
-import { EventTrigger, OneTimeTrigger, Scheduler } from '../src/index.js';
-import { silentLogger, testDatabase } from './helpers/setup.js';
+import { EventTrigger, OneTimeTrigger, Scheduler } from '../../src/index.js';
+import { silentLogger, testDatabase } from '../helpers/setup.js';
 
 // Three scheduler processes as three nodes on one PostgreSQL database; one is
 // killed with SIGKILL midway. Checked from the tables afterwards: every run
 // happened exactly once, except those the kill interrupted, which the survivors
 // ran again; every periodic slot fired once across the fleet.
 
-const NODE = fileURLToPath(new URL('./fixtures/fleet-node.mjs', import.meta.url));
+const NODE = fileURLToPath(new URL('../fixtures/fleet-node.mjs', import.meta.url));
 const ONE_TIME = 300;
 const PERIODIC = 5;
 const EVENT_LISTENERS = 3;
