@@ -44,6 +44,8 @@ export interface PgStoreOptions {
 const LOCKED_ATTEMPTS = 3;
 const RELISTEN_MS = 1_000;
 const POOL_SIZE = 10;
+/** An addTasks batch at least this large refreshes the planner's statistics. */
+const ANALYZE_AFTER_TASKS = 1_000;
 
 const TASK_COLUMNS = `t.id, t.key, t.name, t.handler, t.module, t.memory_limit_mb AS "memoryLimitMb", t.description,
   t.args, t.priority, t.timeout_ms AS "timeoutMs", ${RETRY_COLUMNS}, t.paused, t.created_at AS "createdAt",
@@ -153,12 +155,21 @@ export class PgStore implements Store {
     return track(this.#ready.then(() => fn(this.#pool!)));
   }
 
-  addTasks(batch: NewTaskWithSchedule[], now: number): Promise<{ task: Task; created: boolean }[]> {
-    return this.#tx(async (client) => {
-      const added: { task: Task; created: boolean }[] = [];
-      for (const task of batch) added.push(await this.#addTask(client, task, now));
-      return added;
+  async addTasks(batch: NewTaskWithSchedule[], now: number): Promise<{ task: Task; created: boolean }[]> {
+    const added = await this.#tx(async (client) => {
+      const results: { task: Task; created: boolean }[] = [];
+      for (const task of batch) results.push(await this.#addTask(client, task, now));
+      return results;
     }, true);
+    // Statistics as of before a bulk load would have the planner sort every ready run
+    // at each claim instead of walking the claim-order index, until autovacuum
+    // analyzes (up to a minute later). A few milliseconds now saves that.
+    if (batch.length >= ANALYZE_AFTER_TASKS) {
+      await this.#read((client) =>
+        query(client, 'ANALYZE background_tasks.tasks, background_tasks.triggers, background_tasks.runs'),
+      );
+    }
+    return added;
   }
 
   async #addTask(client: PoolClient, task: NewTaskWithSchedule, now: number): Promise<{ task: Task; created: boolean }> {
