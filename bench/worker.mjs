@@ -4,7 +4,6 @@ import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { better, defineQueue, defineWorker } from 'plainjob';
 import { OneTimeTrigger, Scheduler } from 'background-tasks';
-import { pgScenarios } from './pg-scenarios.mjs';
 
 const [scenario, json] = process.argv.slice(2);
 const params = JSON.parse(json ?? '{}');

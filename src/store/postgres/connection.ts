@@ -60,8 +60,10 @@ export function toPgDatabaseError(err: unknown): unknown {
   if (code === '40P01' || code === '40001' || code === '55P03') {
     return new DatabaseError('DATABASE_LOCKED', `database is locked: ${message}`, { cause: err });
   }
-  if (code === '25006') return new DatabaseError('DATABASE_READ_ONLY', `database is read-only: ${message}`, { cause: err });
-  if (code === '53100') return new DatabaseError('DATABASE_FULL', `database or disk is full: ${message}`, { cause: err });
+  if (code === '25006')
+    return new DatabaseError('DATABASE_READ_ONLY', `database is read-only: ${message}`, { cause: err });
+  if (code === '53100')
+    return new DatabaseError('DATABASE_FULL', `database or disk is full: ${message}`, { cause: err });
   if (code === 'XX001' || code === 'XX002') {
     return new DatabaseError('DATABASE_CORRUPT', `not a usable database: ${message}`, { cause: err });
   }

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Client, PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 import { DatabaseError } from '../../errors.js';
 import type { Execution, ExecutionFilter } from '../../execution.js';
 import type { NewTaskWithSchedule, Task } from '../../task.js';
 import type { TriggerState } from '../../triggers/schedule.js';
-import { retryPolicyOf, specKey, specOf, toExecution, toTask, triggerState, type TaskRow, type TriggerRow, type ExecutionRow } from '../rows.js';
+import { retryPolicyOf, triggerState, type TriggerRow } from '../rows.js';
 import type {
   CompleteRunParams,
   CycleParams,
@@ -26,12 +26,13 @@ import {
   NOTIFY_CHANNEL,
   query,
   readServerClock,
-  schemaVersion,
   toPgDatabaseError,
   type PgPool,
   type Queryable,
 } from './connection.js';
 import { claim, complete, fireDue, look, RETRY_COLUMNS, TRIGGER_COLUMNS } from './cycle.js';
+import { inspect, pruneExecutions, readExecutions, taskCounts } from './history.js';
+import { addTask, listTasks, readTask } from './tasks.js';
 
 export interface PgStoreOptions {
   /** `'normal'` commits without waiting for PostgreSQL's WAL flush (synchronous_commit off). Own pools only. */
@@ -47,15 +48,6 @@ const POOL_SIZE = 10;
 /** An addTasks batch at least this large refreshes the planner's statistics. */
 const ANALYZE_AFTER_TASKS = 1_000;
 
-const TASK_COLUMNS = `t.id, t.key, t.name, t.handler, t.module, t.memory_limit_mb AS "memoryLimitMb", t.description,
-  t.args, t.priority, t.timeout_ms AS "timeoutMs", ${RETRY_COLUMNS}, t.paused, t.created_at AS "createdAt",
-  t.updated_at AS "updatedAt"`;
-
-const EXECUTION_COLUMNS = `id, task_id AS "taskId", task_name AS "taskName", run_id AS "runId", attempt, status, reason,
-  event_name AS "eventName", event_payload AS "eventPayload", scheduled_at AS "scheduledAt", started_at AS "startedAt",
-  ended_at AS "endedAt", duration_ms AS "durationMs", error, result, cpu_user_us AS "cpuUserUs",
-  cpu_system_us AS "cpuSystemUs", rss_bytes AS "rssBytes", owner`;
-
 /**
  * The store on a PostgreSQL database, for a fleet of schedulers sharing one
  * schedule. The same transactions as on SQLite; PostgreSQL's row locks (FOR
@@ -66,39 +58,45 @@ const EXECUTION_COLUMNS = `id, task_id AS "taskId", task_name AS "taskName", run
 export class PgStore implements Store {
   readonly agreedClock = new AgreedClock();
   readonly #id = randomUUID();
-  readonly #ready: Promise<void>;
-  readonly #ownsPool: boolean;
+  readonly #target: string | PgPool;
+  readonly #options: PgStoreOptions;
   #pool: PgPool | undefined;
-  #listener: { client: Client | PoolClient; release: () => void } | undefined;
+  #opening: Promise<void> | undefined;
+  #isOpen = false;
+  /** The listening connection; 'connecting' while it is being opened. */
+  #listener: PoolClient | 'connecting' | undefined;
   #watchers = new Set<() => void>();
   #closed = false;
 
   constructor(target: string | PgPool, options: PgStoreOptions = {}) {
-    this.#ownsPool = typeof target === 'string';
-    this.#ready = track(this.#open(target, options));
+    this.#target = target;
+    this.#options = options;
     // Reported by the first method that waits for it, not as an unhandled rejection.
-    this.#ready.catch(() => undefined);
+    this.#ready().catch(() => undefined);
   }
 
-  async #open(target: string | PgPool, options: PgStoreOptions): Promise<void> {
-    const pg = await loadPg();
-    let pool: PgPool;
-    if (typeof target === 'string') {
-      const settings = [`-c lock_timeout=${options.lockTimeout ?? 5000}`];
-      if (options.durability === 'normal') settings.push('-c synchronous_commit=off');
-      const owned = new pg.Pool({
-        connectionString: target,
-        max: POOL_SIZE,
-        options: settings.join(' '),
-        application_name: 'background-tasks',
-      });
-      // An idle client's lost connection: the next query on the pool reports it.
-      owned.on('error', () => undefined);
-      pool = owned;
-    } else {
-      pool = target;
-    }
-    this.#pool = pool;
+  /**
+   * Opens (connects, migrates, reads the server's clock) once. If that fails, as
+   * when the server is down, the error goes to the callers of the moment, and the
+   * next call tries again.
+   */
+  #ready(): Promise<void> {
+    if (this.#isOpen) return Promise.resolve();
+    this.#opening ??= track(this.#open()).then(
+      () => {
+        this.#isOpen = true;
+        if (this.#watchers.size > 0) void this.#listen();
+      },
+      (err: unknown) => {
+        this.#opening = undefined;
+        throw err;
+      },
+    );
+    return this.#opening;
+  }
+
+  async #open(): Promise<void> {
+    this.#pool ??= await this.#createPool();
     const client = await this.#connect();
     try {
       await migratePostgres(client);
@@ -106,7 +104,22 @@ export class PgStore implements Store {
     } finally {
       client.release();
     }
-    if (this.#watchers.size > 0) await this.#listen();
+  }
+
+  async #createPool(): Promise<PgPool> {
+    if (typeof this.#target !== 'string') return this.#target;
+    const pg = await loadPg();
+    const settings = [`-c lock_timeout=${this.#options.lockTimeout ?? 5000}`];
+    if (this.#options.durability === 'normal') settings.push('-c synchronous_commit=off');
+    const pool = new pg.Pool({
+      connectionString: this.#target,
+      max: POOL_SIZE,
+      options: settings.join(' '),
+      application_name: 'background-tasks',
+    });
+    // An idle client's lost connection: the next query on the pool reports it.
+    pool.on('error', () => undefined);
+    return pool;
   }
 
   async #connect(): Promise<PoolClient> {
@@ -130,7 +143,7 @@ export class PgStore implements Store {
   }
 
   async #transaction<T>(fn: (client: PoolClient) => Promise<T>, notify: boolean): Promise<T> {
-    await this.#ready;
+    await this.#ready();
     for (let attempt = 1; ; attempt++) {
       const client = await this.#connect();
       let broken: Error | undefined;
@@ -152,13 +165,13 @@ export class PgStore implements Store {
   }
 
   #read<T>(fn: (client: Queryable) => Promise<T>): Promise<T> {
-    return track(this.#ready.then(() => fn(this.#pool!)));
+    return track(this.#ready().then(() => fn(this.#pool!)));
   }
 
   async addTasks(batch: NewTaskWithSchedule[], now: number): Promise<{ task: Task; created: boolean }[]> {
     const added = await this.#tx(async (client) => {
       const results: { task: Task; created: boolean }[] = [];
-      for (const task of batch) results.push(await this.#addTask(client, task, now));
+      for (const task of batch) results.push(await addTask(client, task, now));
       return results;
     }, true);
     // Statistics as of before a bulk load would have the planner sort every ready run
@@ -172,207 +185,12 @@ export class PgStore implements Store {
     return added;
   }
 
-  async #addTask(client: PoolClient, task: NewTaskWithSchedule, now: number): Promise<{ task: Task; created: boolean }> {
-    const retry = task.retryPolicy;
-    const definition = [
-      task.name,
-      task.handler,
-      task.module,
-      task.memoryLimitMb,
-      task.description,
-      task.argsJson,
-      task.priority,
-      task.timeoutMs,
-      retry?.maxRetries ?? null,
-      retry?.delay ?? null,
-      retry?.backoff ?? null,
-      retry?.maxDelay ?? null,
-      now,
-    ];
-    // Nodes declaring the same keyed task at start-up: the first inserts it, the
-    // others wait on the key and update it in place.
-    let id: number | undefined;
-    if (task.key !== null) {
-      const [inserted] = await query<{ id: number }>(
-        client,
-        `INSERT INTO background_tasks.tasks (name, handler, module, memory_limit_mb, description, args, priority,
-           timeout_ms, max_retries, retry_delay_ms, retry_backoff, retry_max_delay_ms, updated_at, key, paused, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $13)
-         ON CONFLICT (key) DO NOTHING RETURNING id`,
-        [...definition, task.key, task.paused],
-      );
-      id = inserted?.id;
-      if (id === undefined) {
-        const [existing] = await query<{ id: number }>(
-          client,
-          `UPDATE background_tasks.tasks SET name = $1, handler = $2, module = $3, memory_limit_mb = $4,
-             description = $5, args = $6, priority = $7, timeout_ms = $8, max_retries = $9, retry_delay_ms = $10,
-             retry_backoff = $11, retry_max_delay_ms = $12, updated_at = $13
-           WHERE key = $14 RETURNING id`,
-          [...definition, task.key],
-        );
-        const taskId = existing!.id;
-        await query(client, 'UPDATE background_tasks.runs SET priority = $1 WHERE task_id = $2', [task.priority, taskId]);
-        await this.#syncTriggers(client, taskId, task.triggers, task.priority, now);
-        return { task: (await readTask(client, taskId))!, created: false };
-      }
-    } else {
-      const [inserted] = await query<{ id: number }>(
-        client,
-        `INSERT INTO background_tasks.tasks (name, handler, module, memory_limit_mb, description, args, priority,
-           timeout_ms, max_retries, retry_delay_ms, retry_backoff, retry_max_delay_ms, updated_at, paused, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13) RETURNING id`,
-        [...definition, task.paused],
-        'bt_insert_task',
-      );
-      id = inserted!.id;
-    }
-    const row: TaskRow = {
-      id,
-      key: task.key,
-      name: task.name,
-      handler: task.handler,
-      module: task.module,
-      memoryLimitMb: task.memoryLimitMb,
-      description: task.description,
-      args: task.argsJson,
-      priority: task.priority,
-      timeoutMs: task.timeoutMs,
-      maxRetries: retry?.maxRetries ?? null,
-      retryDelayMs: retry?.delay ?? null,
-      retryBackoff: retry?.backoff ?? null,
-      retryMaxDelayMs: retry?.maxDelay ?? null,
-      paused: task.paused,
-      createdAt: now,
-      updatedAt: now,
-    };
-    const triggerRows: TriggerRow[] = [];
-    for (const state of task.triggers) triggerRows.push(await this.#insertTrigger(client, id, state, task.priority, now));
-    return { task: toTask(row, triggerRows), created: true };
-  }
-
-  /** A one-time trigger already due becomes a run at once, rather than at the next wake. */
-  async #insertTrigger(
-    client: PoolClient,
-    taskId: number,
-    state: TriggerState,
-    priority: number,
-    now: number,
-  ): Promise<TriggerRow> {
-    const { spec } = state;
-    const periodic = spec.kind === 'interval' || spec.kind === 'cron';
-    const firesNow = spec.kind === 'once' && state.nextFireAt !== null && state.nextFireAt <= now;
-    const row: TriggerRow = {
-      id: 0,
-      taskId,
-      kind: spec.kind,
-      intervalMs: spec.kind === 'interval' ? spec.interval : null,
-      cron: spec.kind === 'cron' ? spec.cron : null,
-      timezone: spec.kind === 'cron' ? spec.timezone : null,
-      jitterMs: periodic ? spec.jitter : 0,
-      misfire: periodic ? spec.misfire : null,
-      maxCatchUp: periodic ? spec.maxCatchUp : null,
-      eventName: spec.kind === 'event' ? spec.event : null,
-      delayMs: spec.kind === 'once' ? spec.delay : null,
-      at: spec.kind === 'once' ? spec.at : null,
-      anchorAt: state.anchorAt,
-      nextSlotAt: firesNow ? null : state.nextSlotAt,
-      nextFireAt: firesNow ? null : state.nextFireAt,
-      lastFiredAt: firesNow ? now : null,
-      fireCount: firesNow ? 1 : 0,
-      missedCount: 0,
-      coalescedCount: 0,
-    };
-    // The trigger and (when due) its run in one statement: one round trip per task.
-    const [inserted] = await query<{ id: number }>(
-      client,
-      `WITH g AS (
-         INSERT INTO background_tasks.triggers (task_id, kind, interval_ms, cron, timezone, jitter_ms, misfire,
-           max_catch_up, event_name, delay_ms, at, anchor_at, next_slot_at, next_fire_at, last_fired_at, fire_count)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id
-       ), r AS (
-         INSERT INTO background_tasks.runs (task_id, trigger_id, slot_at, reason, state, priority, due_at, created_at)
-         SELECT $1, g.id, $17::bigint, 'once', 'waiting', $18, $17::bigint, $19 FROM g WHERE $17::bigint IS NOT NULL
-       )
-       SELECT id FROM g`,
-      [
-        taskId,
-        row.kind,
-        row.intervalMs,
-        row.cron,
-        row.timezone,
-        row.jitterMs,
-        row.misfire,
-        row.maxCatchUp,
-        row.eventName,
-        row.delayMs,
-        row.at,
-        row.anchorAt,
-        row.nextSlotAt,
-        row.nextFireAt,
-        row.lastFiredAt,
-        row.fireCount,
-        firesNow ? state.nextFireAt : null,
-        priority,
-        now,
-      ],
-      'bt_insert_trigger',
-    );
-    row.id = inserted!.id;
-    return row;
-  }
-
-  /** On a keyed update, triggers that are unchanged keep their schedule and counters. */
-  async #syncTriggers(
-    client: PoolClient,
-    taskId: number,
-    wanted: TriggerState[],
-    priority: number,
-    now: number,
-  ): Promise<void> {
-    const existing = await query<TriggerRow>(
-      client,
-      `SELECT ${TRIGGER_COLUMNS} FROM background_tasks.triggers g WHERE g.task_id = $1 ORDER BY g.id FOR UPDATE`,
-      [taskId],
-    );
-    const unmatched = [...existing];
-    for (const state of wanted) {
-      const key = specKey(state.spec);
-      const i = unmatched.findIndex((row) => specKey(specOf(row)) === key);
-      if (i >= 0) unmatched.splice(i, 1);
-      else await this.#insertTrigger(client, taskId, state, priority, now);
-    }
-    if (unmatched.length > 0) {
-      await query(client, 'DELETE FROM background_tasks.triggers WHERE id = ANY($1::bigint[])', [
-        unmatched.map((row) => row.id),
-      ]);
-    }
-  }
-
   getTask(id: number): Promise<Task | undefined> {
     return this.#read((client) => readTask(client, id));
   }
 
   listTasks({ limit, afterId }: { limit: number; afterId: number }): Promise<Task[]> {
-    return this.#read(async (client) => {
-      const rows = await query<TaskRow>(
-        client,
-        `SELECT ${TASK_COLUMNS} FROM background_tasks.tasks t WHERE t.id > $1 ORDER BY t.id LIMIT $2`,
-        [afterId, limit],
-      );
-      if (rows.length === 0) return [];
-      const triggerRows = await query<TriggerRow>(
-        client,
-        `SELECT ${TRIGGER_COLUMNS} FROM background_tasks.triggers g WHERE g.task_id = ANY($1::bigint[]) ORDER BY g.id`,
-        [rows.map((row) => row.id)],
-      );
-      return rows.map((row) =>
-        toTask(
-          row,
-          triggerRows.filter((t) => t.taskId === row.id),
-        ),
-      );
-    });
+    return this.#read((client) => listTasks(client, limit, afterId));
   }
 
   removeTask(id: number, now: number): Promise<boolean> {
@@ -581,57 +399,11 @@ export class PgStore implements Store {
   }
 
   executions(filter: ExecutionFilter & { limit: number }): Promise<Execution[]> {
-    return this.#read(async (client) => {
-      const rows = await query<ExecutionRow>(
-        client,
-        `SELECT ${EXECUTION_COLUMNS} FROM background_tasks.executions
-         WHERE ($1::bigint IS NULL OR task_id = $1) AND ($2::text IS NULL OR status = $2)
-           AND ($3::bigint IS NULL OR id < $3) AND ($4::bigint IS NULL OR started_at >= $4)
-         ORDER BY id DESC LIMIT $5`,
-        [filter.taskId ?? null, filter.status ?? null, filter.beforeId ?? null, filter.since ?? null, filter.limit],
-      );
-      return rows.map(toExecution);
-    });
+    return this.#read((client) => readExecutions(client, filter));
   }
 
-  pruneExecutions({
-    endedBefore,
-    keepLast,
-    limit,
-  }: {
-    endedBefore: number | null;
-    keepLast: number | null;
-    limit: number;
-  }): Promise<number> {
-    return this.#read(async (client) => {
-      const ids = new Set<number>();
-      if (endedBefore !== null) {
-        const rows = await query<{ id: number }>(
-          client,
-          `SELECT id FROM background_tasks.executions
-           WHERE started_at < $1 AND status <> 'running' AND ended_at IS NOT NULL ORDER BY started_at LIMIT $2`,
-          [endedBefore, limit],
-        );
-        for (const row of rows) ids.add(row.id);
-      }
-      if (keepLast !== null && ids.size < limit) {
-        const rows = await query<{ id: number }>(
-          client,
-          `SELECT id FROM (SELECT id, status, row_number() OVER (PARTITION BY task_id ORDER BY id DESC) AS newer
-                           FROM background_tasks.executions) e
-           WHERE newer > $1 AND status <> 'running' LIMIT $2`,
-          [keepLast, limit - ids.size],
-        );
-        for (const row of rows) ids.add(row.id);
-      }
-      if (ids.size === 0) return 0;
-      const deleted = await query(
-        client,
-        "DELETE FROM background_tasks.executions WHERE id = ANY($1::bigint[]) AND status <> 'running' RETURNING id",
-        [[...ids]],
-      );
-      return deleted.length;
-    });
+  pruneExecutions(params: { endedBefore: number | null; keepLast: number | null; limit: number }): Promise<number> {
+    return this.#read((client) => pruneExecutions(client, params));
   }
 
   /** PostgreSQL's autovacuum gives dead rows' space back; nothing to do here. */
@@ -702,71 +474,50 @@ export class PgStore implements Store {
   }
 
   taskCounts(taskIds: number[]): Promise<Map<number, TaskCounts>> {
-    return this.#read(async (client) => {
-      const rows = await query<TaskCounts & { taskId: number }>(
-        client,
-        `SELECT task_id AS "taskId", count(*)::int AS total, count(*) FILTER (WHERE status = 'succeeded')::int AS succeeded,
-                count(*) FILTER (WHERE status = 'failed')::int AS failed,
-                (SELECT status FROM background_tasks.executions l WHERE l.task_id = e.task_id ORDER BY id DESC LIMIT 1)
-                  AS "lastStatus"
-         FROM background_tasks.executions e WHERE task_id = ANY($1::bigint[]) GROUP BY task_id`,
-        [taskIds],
-      );
-      return new Map(rows.map(({ taskId, ...counts }) => [taskId, counts]));
-    });
+    return this.#read((client) => taskCounts(client, taskIds));
   }
 
   inspect(): Promise<DatabaseInfo> {
-    return this.#read(async (client) => {
-      const [size] = await query<{ bytes: number }>(
-        client,
-        `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint AS bytes
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = 'background_tasks' AND c.relkind = 'r'`,
-      );
-      // PostgreSQL checks its own pages; there is no cheap whole-database check to run here.
-      return {
-        integrity: 'ok',
-        schemaVersion: await schemaVersion(client),
-        fileBytes: size?.bytes ?? 0,
-        walBytes: 0,
-        freePages: 0,
-      };
-    });
+    return this.#read((client) => inspect(client));
   }
 
   watchOthers(onChange: () => void): () => void {
     this.#watchers.add(onChange);
-    if (this.#watchers.size === 1) {
-      this.#ready.then(
-        () => this.#listen(),
-        () => undefined,
-      );
-    }
+    // Before the store is open, it starts listening once it is.
+    if (this.#isOpen) void this.#listen();
     return () => this.#watchers.delete(onChange);
   }
 
   /**
-   * A connection of its own LISTENs for other nodes' notices; lost, it is
-   * opened again a second later. Meanwhile the loop's timer (at most 10 s) is the
-   * fallback.
+   * A connection of its own LISTENs for other nodes' notices. Lost (the server
+   * restarted, the connection was cut), it is opened again a second later;
+   * meanwhile the loop's timer (at most 10 s) is the fallback.
    */
   async #listen(): Promise<void> {
     if (this.#listener !== undefined || this.#closed || this.#watchers.size === 0) return;
+    const again = () => {
+      if (!this.#closed) setTimeout(() => void this.#listen(), RELISTEN_MS).unref();
+    };
+    this.#listener = 'connecting';
     let client: PoolClient;
     try {
       client = await this.#connect();
     } catch {
-      setTimeout(() => void this.#listen(), RELISTEN_MS).unref();
+      this.#listener = undefined;
+      again();
       return;
     }
+    if (this.#closed) {
+      client.release(true);
+      return;
+    }
+    this.#listener = client;
     const lost = (): void => {
-      if (this.#listener?.client !== client) return;
+      if (this.#listener !== client) return;
       this.#listener = undefined;
-      client.release(new Error('listener lost'));
-      if (!this.#closed) setTimeout(() => void this.#listen(), RELISTEN_MS).unref();
+      client.release(new Error('the listening connection was lost'));
+      again();
     };
-    this.#listener = { client, release: () => client.release(true) };
     client.on('notification', (message) => {
       if (message.payload === this.#id) return;
       for (const watcher of this.#watchers) watcher();
@@ -784,7 +535,7 @@ export class PgStore implements Store {
   }
 
   opened(): Promise<void> {
-    return this.#ready;
+    return this.#ready();
   }
 
   checkHealth(): Promise<void> {
@@ -795,25 +546,13 @@ export class PgStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#ready.catch(() => undefined);
+    await this.#opening?.catch(() => undefined);
     const listener = this.#listener;
     this.#listener = undefined;
-    listener?.release();
-    if (this.#ownsPool) await this.#pool?.end();
+    if (typeof listener === 'object') listener.release(true);
+    // A pool the application passed in stays the application's to end.
+    if (typeof this.#target === 'string') await this.#pool?.end();
   }
-}
-
-async function readTask(client: Queryable, id: number): Promise<Task | undefined> {
-  const [row] = await query<TaskRow>(client, `SELECT ${TASK_COLUMNS} FROM background_tasks.tasks t WHERE t.id = $1`, [
-    id,
-  ]);
-  if (!row) return undefined;
-  const triggerRows = await query<TriggerRow>(
-    client,
-    `SELECT ${TRIGGER_COLUMNS} FROM background_tasks.triggers g WHERE g.task_id = $1 ORDER BY g.id`,
-    [id],
-  );
-  return toTask(row, triggerRows);
 }
 
 function noFires(): FireResult {

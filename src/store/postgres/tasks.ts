@@ -1,0 +1,222 @@
+import type { PoolClient } from 'pg';
+import type { NewTaskWithSchedule, Task } from '../../task.js';
+import type { TriggerState } from '../../triggers/schedule.js';
+import { specKey, specOf, toTask, type TaskRow, type TriggerRow } from '../rows.js';
+import { query, type Queryable } from './connection.js';
+import { RETRY_COLUMNS, TRIGGER_COLUMNS } from './cycle.js';
+
+// Adding, updating and reading tasks with their triggers.
+
+const TASK_COLUMNS = `t.id, t.key, t.name, t.handler, t.module, t.memory_limit_mb AS "memoryLimitMb", t.description,
+  t.args, t.priority, t.timeout_ms AS "timeoutMs", ${RETRY_COLUMNS}, t.paused, t.created_at AS "createdAt",
+  t.updated_at AS "updatedAt"`;
+
+export async function addTask(
+  client: PoolClient,
+  task: NewTaskWithSchedule,
+  now: number,
+): Promise<{ task: Task; created: boolean }> {
+  const retry = task.retryPolicy;
+  const definition = [
+    task.name,
+    task.handler,
+    task.module,
+    task.memoryLimitMb,
+    task.description,
+    task.argsJson,
+    task.priority,
+    task.timeoutMs,
+    retry?.maxRetries ?? null,
+    retry?.delay ?? null,
+    retry?.backoff ?? null,
+    retry?.maxDelay ?? null,
+    now,
+  ];
+  // Nodes declaring the same keyed task at start-up: the first inserts it, the
+  // others wait on the key and update it in place (xmax = 0 marks a new row).
+  let id: number | undefined;
+  if (task.key !== null) {
+    const [upserted] = await query<{ id: number; created: boolean }>(
+      client,
+      `INSERT INTO background_tasks.tasks (name, handler, module, memory_limit_mb, description, args, priority,
+         timeout_ms, max_retries, retry_delay_ms, retry_backoff, retry_max_delay_ms, updated_at, key, paused, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $13)
+       ON CONFLICT (key) DO UPDATE SET name = excluded.name, handler = excluded.handler, module = excluded.module,
+         memory_limit_mb = excluded.memory_limit_mb, description = excluded.description, args = excluded.args,
+         priority = excluded.priority, timeout_ms = excluded.timeout_ms, max_retries = excluded.max_retries,
+         retry_delay_ms = excluded.retry_delay_ms, retry_backoff = excluded.retry_backoff,
+         retry_max_delay_ms = excluded.retry_max_delay_ms, updated_at = excluded.updated_at
+       RETURNING id, xmax = 0 AS created`,
+      [...definition, task.key, task.paused],
+    );
+    id = upserted!.id;
+    if (!upserted!.created) {
+      await query(client, 'UPDATE background_tasks.runs SET priority = $1 WHERE task_id = $2', [task.priority, id]);
+      await syncTriggers(client, id, task.triggers, task.priority, now);
+      return { task: (await readTask(client, id))!, created: false };
+    }
+  } else {
+    const [inserted] = await query<{ id: number }>(
+      client,
+      `INSERT INTO background_tasks.tasks (name, handler, module, memory_limit_mb, description, args, priority,
+         timeout_ms, max_retries, retry_delay_ms, retry_backoff, retry_max_delay_ms, updated_at, paused, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13) RETURNING id`,
+      [...definition, task.paused],
+      'bt_insert_task',
+    );
+    id = inserted!.id;
+  }
+  const row: TaskRow = {
+    id,
+    key: task.key,
+    name: task.name,
+    handler: task.handler,
+    module: task.module,
+    memoryLimitMb: task.memoryLimitMb,
+    description: task.description,
+    args: task.argsJson,
+    priority: task.priority,
+    timeoutMs: task.timeoutMs,
+    maxRetries: retry?.maxRetries ?? null,
+    retryDelayMs: retry?.delay ?? null,
+    retryBackoff: retry?.backoff ?? null,
+    retryMaxDelayMs: retry?.maxDelay ?? null,
+    paused: task.paused,
+    createdAt: now,
+    updatedAt: now,
+  };
+  const triggerRows: TriggerRow[] = [];
+  for (const state of task.triggers) triggerRows.push(await insertTrigger(client, id, state, task.priority, now));
+  return { task: toTask(row, triggerRows), created: true };
+}
+
+/** A one-time trigger already due becomes a run at once, rather than at the next wake. */
+async function insertTrigger(
+  client: PoolClient,
+  taskId: number,
+  state: TriggerState,
+  priority: number,
+  now: number,
+): Promise<TriggerRow> {
+  const { spec } = state;
+  const periodic = spec.kind === 'interval' || spec.kind === 'cron';
+  const firesNow = spec.kind === 'once' && state.nextFireAt !== null && state.nextFireAt <= now;
+  const row: TriggerRow = {
+    id: 0,
+    taskId,
+    kind: spec.kind,
+    intervalMs: spec.kind === 'interval' ? spec.interval : null,
+    cron: spec.kind === 'cron' ? spec.cron : null,
+    timezone: spec.kind === 'cron' ? spec.timezone : null,
+    jitterMs: periodic ? spec.jitter : 0,
+    misfire: periodic ? spec.misfire : null,
+    maxCatchUp: periodic ? spec.maxCatchUp : null,
+    eventName: spec.kind === 'event' ? spec.event : null,
+    delayMs: spec.kind === 'once' ? spec.delay : null,
+    at: spec.kind === 'once' ? spec.at : null,
+    anchorAt: state.anchorAt,
+    nextSlotAt: firesNow ? null : state.nextSlotAt,
+    nextFireAt: firesNow ? null : state.nextFireAt,
+    lastFiredAt: firesNow ? now : null,
+    fireCount: firesNow ? 1 : 0,
+    missedCount: 0,
+    coalescedCount: 0,
+  };
+  // The trigger and (when due) its run in one statement: one round trip per task.
+  const [inserted] = await query<{ id: number }>(
+    client,
+    `WITH g AS (
+       INSERT INTO background_tasks.triggers (task_id, kind, interval_ms, cron, timezone, jitter_ms, misfire,
+         max_catch_up, event_name, delay_ms, at, anchor_at, next_slot_at, next_fire_at, last_fired_at, fire_count)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id
+     ), r AS (
+       INSERT INTO background_tasks.runs (task_id, trigger_id, slot_at, reason, state, priority, due_at, created_at)
+       SELECT $1, g.id, $17::bigint, 'once', 'waiting', $18, $17::bigint, $19 FROM g WHERE $17::bigint IS NOT NULL
+     )
+     SELECT id FROM g`,
+    [
+      taskId,
+      row.kind,
+      row.intervalMs,
+      row.cron,
+      row.timezone,
+      row.jitterMs,
+      row.misfire,
+      row.maxCatchUp,
+      row.eventName,
+      row.delayMs,
+      row.at,
+      row.anchorAt,
+      row.nextSlotAt,
+      row.nextFireAt,
+      row.lastFiredAt,
+      row.fireCount,
+      firesNow ? state.nextFireAt : null,
+      priority,
+      now,
+    ],
+    'bt_insert_trigger',
+  );
+  row.id = inserted!.id;
+  return row;
+}
+
+/** On a keyed update, triggers that are unchanged keep their schedule and counters. */
+async function syncTriggers(
+  client: PoolClient,
+  taskId: number,
+  wanted: TriggerState[],
+  priority: number,
+  now: number,
+): Promise<void> {
+  const existing = await query<TriggerRow>(
+    client,
+    `SELECT ${TRIGGER_COLUMNS} FROM background_tasks.triggers g WHERE g.task_id = $1 ORDER BY g.id FOR UPDATE`,
+    [taskId],
+  );
+  const unmatched = [...existing];
+  for (const state of wanted) {
+    const key = specKey(state.spec);
+    const i = unmatched.findIndex((row) => specKey(specOf(row)) === key);
+    if (i >= 0) unmatched.splice(i, 1);
+    else await insertTrigger(client, taskId, state, priority, now);
+  }
+  if (unmatched.length > 0) {
+    await query(client, 'DELETE FROM background_tasks.triggers WHERE id = ANY($1::bigint[])', [
+      unmatched.map((row) => row.id),
+    ]);
+  }
+}
+
+export async function readTask(client: Queryable, id: number): Promise<Task | undefined> {
+  const [row] = await query<TaskRow>(client, `SELECT ${TASK_COLUMNS} FROM background_tasks.tasks t WHERE t.id = $1`, [
+    id,
+  ]);
+  if (!row) return undefined;
+  const triggerRows = await query<TriggerRow>(
+    client,
+    `SELECT ${TRIGGER_COLUMNS} FROM background_tasks.triggers g WHERE g.task_id = $1 ORDER BY g.id`,
+    [id],
+  );
+  return toTask(row, triggerRows);
+}
+
+export async function listTasks(client: Queryable, limit: number, afterId: number): Promise<Task[]> {
+  const rows = await query<TaskRow>(
+    client,
+    `SELECT ${TASK_COLUMNS} FROM background_tasks.tasks t WHERE t.id > $1 ORDER BY t.id LIMIT $2`,
+    [afterId, limit],
+  );
+  if (rows.length === 0) return [];
+  const triggerRows = await query<TriggerRow>(
+    client,
+    `SELECT ${TRIGGER_COLUMNS} FROM background_tasks.triggers g WHERE g.task_id = ANY($1::bigint[]) ORDER BY g.id`,
+    [rows.map((row) => row.id)],
+  );
+  return rows.map((row) =>
+    toTask(
+      row,
+      triggerRows.filter((t) => t.taskId === row.id),
+    ),
+  );
+}
