@@ -186,5 +186,8 @@ const scenarios = {
   },
 };
 
+// The PostgreSQL scenarios (and pg-boss) load only for them: the SQLite figures'
+// memory and start-up stay free of them.
+const { pgScenarios } = scenario.startsWith('pg') ? await import('./pg-scenarios.mjs') : { pgScenarios: {} };
 const result = await { ...scenarios, ...pgScenarios }[scenario](params);
 process.stdout.write(`${JSON.stringify(result)}\n`);
