@@ -54,6 +54,8 @@ export default defineConfig({
                 name: 'postgres',
                 include: [...CONFORMANCE, ...POSTGRES_ONLY],
                 env: { BT_STORE: 'postgres' },
+                // Real round trips: a test that walks days of fake time makes tens of thousands.
+                testTimeout: 60_000,
                 globalSetup: ['test/helpers/pg-server.ts'],
               },
             },

@@ -14,7 +14,7 @@ import { Telemetry } from './runtime/telemetry.js';
 import { createOwner } from './runtime/owner.js';
 import { liveHandlers } from './runtime/registration.js';
 import type { Durability } from './store/sqlite/open.js';
-import type { PgPool } from './store/postgres/connection.js';
+import { isPostgresUrl, type PgPool } from './store/postgres/connection.js';
 import { PgStore } from './store/postgres/store.js';
 import { SqliteStore } from './store/sqlite/store.js';
 import type { Store } from './store/store.js';
@@ -326,6 +326,6 @@ function databaseOption(
     throw new ValidationError('database', 'must be a file path, a postgres:// URL or a pg Pool');
   }
   const text = nonEmptyString(database, 'database', 4096);
-  if (/^postgres(ql)?:\/\//i.test(text)) return { kind: 'postgres', target: text };
+  if (isPostgresUrl(text)) return { kind: 'postgres', target: text };
   return { kind: 'sqlite', path: text };
 }

@@ -7,6 +7,7 @@ import { explain } from '../explain.js';
 import { toJson } from '../json.js';
 import { isOwnerGone } from '../runtime/owner.js';
 import { liveHandlers } from '../runtime/registration.js';
+import { isPostgresUrl } from '../store/postgres/connection.js';
 import { PgStore } from '../store/postgres/store.js';
 import { SqliteStore } from '../store/sqlite/store.js';
 import type { Store } from '../store/store.js';
@@ -41,7 +42,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
   /** Opens an existing database: inspecting must not create one by accident. */
   const open = async (create = false): Promise<Store> => {
     const { db } = global();
-    const postgres = /^postgres(ql)?:\/\//i.test(db);
+    const postgres = isPostgresUrl(db);
     if (!create && !postgres && !existsSync(db))
       throw new NoFileError(`${db}: no such database file (run "background-tasks migrate --db ${db}" to create one)`);
     const busyTimeout = Number(global().busyTimeout);

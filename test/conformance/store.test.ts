@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest';
 import { validateDefinition } from '../../src/task.js';
 import { initialState, planFires } from '../../src/triggers/schedule.js';
-import { OneTimeTrigger, PeriodicTrigger, type TaskDefinition } from '../../src/index.js';
+import { EventTrigger, OneTimeTrigger, PeriodicTrigger, type TaskDefinition } from '../../src/index.js';
 import { PgStore } from '../../src/store/postgres/store.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import type { ClaimedRun, CompleteRunParams, Owner, Store } from '../../src/store/store.js';
@@ -154,5 +154,31 @@ test('after a run is recovered from an owner presumed dead, that owner cannot re
     expect(again).toMatchObject({ runId: run!.runId, attempt: 1, interruptions: 1 });
   } finally {
     await closeAll([store!, other!]);
+  }
+});
+
+test('removing a task while others fire its event, run it now and claim it: no error, and nothing left behind', async () => {
+  const stores = await openStores(3);
+  const [a, b, c] = stores as [Store, Store, Store];
+  try {
+    for (let round = 0; round < 20; round++) {
+      const [added] = await a.addTasks(
+        [newTask({ name: `r${round}`, handler: 'work', triggers: [new EventTrigger({ event: `e${round}` })] })],
+        NOW,
+      );
+      const id = added!.task.id;
+      await a.enqueueRun(id, NOW);
+      const [removed] = await Promise.all([
+        a.removeTask(id, NOW),
+        b.fireEvent(`e${round}`, null, NOW),
+        c.enqueueRun(id, NOW),
+        cycleOnce(b, owners[1]!, NOW, 4),
+      ]);
+      expect(removed).toBe(true);
+      expect(await c.runs({ taskId: id, limit: 10 })).toEqual([]);
+      expect((await c.executions({ taskId: id, limit: 10 })).filter((e) => e.status === 'running')).toEqual([]);
+    }
+  } finally {
+    await closeAll(stores);
   }
 });

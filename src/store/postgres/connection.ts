@@ -15,6 +15,11 @@ const MIGRATIONS_TABLE = '__drizzle_migrations';
 const MIGRATION_LOCK = 7_461_626_001;
 export const NOTIFY_CHANNEL = 'background_tasks';
 
+/** Whether a `database` option names a PostgreSQL server rather than a SQLite file. */
+export function isPostgresUrl(database: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(database);
+}
+
 // bigint columns (ids, epoch ms) come back as strings by default; every value the
 // store keeps fits a double exactly.
 const INT8_OID = 20;

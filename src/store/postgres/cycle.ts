@@ -24,13 +24,14 @@ export const RETRY_COLUMNS = `t.max_retries AS "maxRetries", t.retry_delay_ms AS
  * Due triggers, each locked for this transaction. SKIP LOCKED: a trigger another
  * node is firing right now is its to fire. A trigger fired and committed by
  * another node since this statement's snapshot is re-checked under the lock
- * (READ COMMITTED), finds its next fire moved on, and drops out.
+ * (READ COMMITTED), finds its next fire moved on, and drops out. The task is
+ * held KEY SHARE, so that it cannot be removed under the runs about to be made.
  */
 const DUE_TRIGGERS = `
   SELECT ${TRIGGER_COLUMNS}, t.priority, (SELECT count(*) FROM background_tasks.runs r WHERE r.trigger_id = g.id)::int AS pending
   FROM background_tasks.triggers g JOIN background_tasks.tasks t ON t.id = g.task_id
   WHERE g.next_fire_at <= $1 ORDER BY g.next_fire_at LIMIT $2
-  FOR UPDATE OF g SKIP LOCKED`;
+  FOR UPDATE OF g SKIP LOCKED FOR KEY SHARE OF t`;
 
 /** The unique index on (trigger_id, slot_at) makes a slot one run, whoever fires it. */
 const INSERT_FIRES = `
@@ -156,7 +157,8 @@ type ClaimRow = RetryColumns & {
 /**
  * The claim, in one statement. Ready runs are walked in claim order (priority,
  * due time, task) along the runs_claim_order index; each run and its task are
- * locked FOR UPDATE SKIP LOCKED, so nodes claiming together take different runs
+ * locked FOR NO KEY UPDATE SKIP LOCKED (the lock an update of non-key columns
+ * takes, which leaves foreign-key checks free), so nodes claiming together take different runs
  * and never wait on each other. A task takes one run, and none while it runs
  * anywhere in the fleet: the claim sets tasks.running_run_id under the task's
  * lock, and a node whose snapshot predates that commit re-checks the condition
@@ -172,7 +174,7 @@ const CLAIM = `
       AND (t.module IS NOT NULL OR t.handler = ANY($2::text[]))
     ORDER BY r.priority DESC, r.due_at, r.task_id, r.id
     LIMIT $3 * 2
-    FOR UPDATE OF r, t SKIP LOCKED
+    FOR NO KEY UPDATE OF r, t SKIP LOCKED
   ), chosen AS (
     SELECT * FROM (SELECT DISTINCT ON (task_id) * FROM candidates ORDER BY task_id, priority DESC, due_at, run_id) first
     ORDER BY priority DESC, due_at, task_id, run_id LIMIT $3
@@ -271,6 +273,8 @@ const COMPLETE = `
   SELECT x.run_id AS "runId", d.task_id AS "spentTaskId"
   FROM recorded x LEFT JOIN deleted d ON d.id = x.run_id`;
 
+const LOCK_TASKS = 'SELECT id FROM background_tasks.tasks WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE';
+
 /** A task whose triggers are all one-time and spent, with no run left, has done its work. */
 const REMOVE_SPENT = `
   DELETE FROM background_tasks.tasks t WHERE t.id = ANY($1::bigint[])
@@ -306,7 +310,12 @@ export async function complete(client: Queryable, completions: CompleteRunParams
     'bt_complete',
   );
   const spent = rows.flatMap((row) => (row.spentTaskId === null ? [] : [row.spentTaskId]));
-  if (spent.length > 0) await query(client, REMOVE_SPENT, [spent], 'bt_remove_spent');
+  if (spent.length > 0) {
+    // Locked first, checked in a statement of its own: a runNow or event committed
+    // meanwhile is then seen, and keeps its task.
+    await query(client, LOCK_TASKS, [spent], 'bt_lock_tasks');
+    await query(client, REMOVE_SPENT, [spent], 'bt_remove_spent');
+  }
   const recorded = new Set(rows.map((row) => row.runId));
   return completions.map((c) => recorded.has(c.runId));
 }

@@ -107,8 +107,9 @@ export class PgStore implements Store {
   }
 
   async #createPool(): Promise<PgPool> {
-    if (typeof this.#target !== 'string') return this.#target;
+    // Loaded with a pool of the application's too: its type parsers are the base of ours.
     const pg = await loadPg();
+    if (typeof this.#target !== 'string') return this.#target;
     const settings = [`-c lock_timeout=${this.#options.lockTimeout ?? 5000}`];
     if (this.#options.durability === 'normal') settings.push('-c synchronous_commit=off');
     const pool = new pg.Pool({
@@ -195,6 +196,9 @@ export class PgStore implements Store {
 
   removeTask(id: number, now: number): Promise<boolean> {
     return this.#tx(async (client) => {
+      // Locked first: a claim of this task committing meanwhile is then seen, and its
+      // execution recorded cancelled rather than left running.
+      await query(client, 'SELECT id FROM background_tasks.tasks WHERE id = $1 FOR UPDATE', [id]);
       await query(
         client,
         `UPDATE background_tasks.executions SET status = 'cancelled', ended_at = $2, duration_ms = $2 - started_at,
@@ -223,8 +227,9 @@ export class PgStore implements Store {
     return this.#tx(async (client) => {
       const rows = await query(
         client,
-        `INSERT INTO background_tasks.runs (task_id, reason, state, priority, due_at, created_at)
-         SELECT id, 'manual', 'waiting', priority, $2, $2 FROM background_tasks.tasks WHERE id = $1 RETURNING id`,
+        `WITH task AS (SELECT id, priority FROM background_tasks.tasks WHERE id = $1 FOR KEY SHARE)
+         INSERT INTO background_tasks.runs (task_id, reason, state, priority, due_at, created_at)
+         SELECT id, 'manual', 'waiting', priority, $2, $2 FROM task RETURNING id`,
         [taskId, now],
       );
       return rows.length > 0;
@@ -233,15 +238,20 @@ export class PgStore implements Store {
 
   fireEvent(name: string, payloadJson: string | null, now: number): Promise<number> {
     return this.#tx(async (client) => {
-      // One run per listening task, even if it listens to the event twice.
+      // One run per listening task, even if it listens to the event twice. Each task
+      // is held KEY SHARE, so that a removal at the same moment waits, or is seen.
       const inserted = await query(
         client,
-        `INSERT INTO background_tasks.runs (task_id, trigger_id, reason, event_name, event_payload, state, priority,
+        `WITH listeners AS (
+           SELECT g.task_id, g.id AS trigger_id, t.priority
+           FROM background_tasks.triggers g JOIN background_tasks.tasks t ON t.id = g.task_id
+           WHERE g.kind = 'event' AND g.event_name = $1
+           FOR KEY SHARE OF t
+         )
+         INSERT INTO background_tasks.runs (task_id, trigger_id, reason, event_name, event_payload, state, priority,
                                             due_at, created_at)
-         SELECT g.task_id, min(g.id), 'event', $1, $2, 'waiting', t.priority, $3, $3
-         FROM background_tasks.triggers g JOIN background_tasks.tasks t ON t.id = g.task_id
-         WHERE g.kind = 'event' AND g.event_name = $1
-         GROUP BY g.task_id, t.priority ORDER BY g.task_id RETURNING id`,
+         SELECT task_id, min(trigger_id), 'event', $1, $2, 'waiting', priority, $3, $3
+         FROM listeners GROUP BY task_id, priority ORDER BY task_id RETURNING id`,
         [name, payloadJson, now],
       );
       await query(
