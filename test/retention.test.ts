@@ -60,28 +60,32 @@ test('the history option is checked', () => {
 });
 
 // The file's size is SQLite's; PostgreSQL's autovacuum reuses dead rows' space by itself.
-test.skipIf(onPostgres)('with retention on, 100,000 executions later the file has stopped growing', { timeout: 120_000 }, async () => {
-  const { scheduler, clock, database } = createHarness({ maxRunningTasks: 64, history: { maxAge: HOUR } });
-  scheduler.register('noop', () => {});
-  await scheduler.start();
-  const sizes: number[] = [];
-  for (let round = 0; round < 10; round++) {
-    const done = nextEvents(scheduler, 'execution:finished', 10_000);
-    await scheduler.addTasks(
-      Array.from({ length: 10_000 }, () => ({ name: 'noop', triggers: [new OneTimeTrigger({ delay: 0 })] })),
+test.skipIf(onPostgres)(
+  'with retention on, 100,000 executions later the file has stopped growing',
+  { timeout: 120_000 },
+  async () => {
+    const { scheduler, clock, database } = createHarness({ maxRunningTasks: 64, history: { maxAge: HOUR } });
+    scheduler.register('noop', () => {});
+    await scheduler.start();
+    const sizes: number[] = [];
+    for (let round = 0; round < 10; round++) {
+      const done = nextEvents(scheduler, 'execution:finished', 10_000);
+      await scheduler.addTasks(
+        Array.from({ length: 10_000 }, () => ({ name: 'noop', triggers: [new OneTimeTrigger({ delay: 0 })] })),
+      );
+      await done;
+      for (let i = 0; i < 12 * 6; i++) await clock.advance((10 * 60_000) / 12); // an hour, in maintenance passes
+      sizes.push(fileSize(database));
+    }
+    const db = new Database(database, { readonly: true });
+    const kept = db.prepare('SELECT count(*) FROM executions').pluck().get() as number;
+    db.close();
+    expect(kept).toBeLessThanOrEqual(10_000); // only the last hour's
+    // Growth stops: the last rounds are no bigger than the third.
+    const settled = sizes[2]!;
+    expect(Math.max(...sizes.slice(3))).toBeLessThanOrEqual(settled * 1.1);
+    console.log(
+      `retention: file size after each 10,000 executions (KiB): ${sizes.map((s) => Math.round(s / 1024)).join(', ')}`,
     );
-    await done;
-    for (let i = 0; i < 12 * 6; i++) await clock.advance((10 * 60_000) / 12); // an hour, in maintenance passes
-    sizes.push(fileSize(database));
-  }
-  const db = new Database(database, { readonly: true });
-  const kept = db.prepare('SELECT count(*) FROM executions').pluck().get() as number;
-  db.close();
-  expect(kept).toBeLessThanOrEqual(10_000); // only the last hour's
-  // Growth stops: the last rounds are no bigger than the third.
-  const settled = sizes[2]!;
-  expect(Math.max(...sizes.slice(3))).toBeLessThanOrEqual(settled * 1.1);
-  console.log(
-    `retention: file size after each 10,000 executions (KiB): ${sizes.map((s) => Math.round(s / 1024)).join(', ')}`,
-  );
-});
+  },
+);

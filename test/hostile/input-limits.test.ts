@@ -75,7 +75,10 @@ test('a NUL character in args, payloads and results round-trips; in a name, key 
   await scheduler.fireEvent('e', { text });
   await done;
   const [execution] = await scheduler.executions({ taskId: task.id });
-  expect(execution).toMatchObject({ event: { payload: { text } }, result: { args: { text }, payload: { text }, text } });
+  expect(execution).toMatchObject({
+    event: { payload: { text } },
+    result: { args: { text }, payload: { text }, text },
+  });
   await expect(scheduler.addTask({ name: text })).rejects.toMatchObject({ field: 'name' });
   await expect(scheduler.addTask({ name: 'n', key: text })).rejects.toMatchObject({ field: 'key' });
   await expect(scheduler.addTask({ name: 'n', description: text })).rejects.toMatchObject({ field: 'description' });
