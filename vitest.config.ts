@@ -16,6 +16,7 @@ const CONFORMANCE = [
   'test/smoke.test.ts',
   'test/retention.test.ts',
   'test/telemetry.test.ts',
+  'test/lease.test.ts',
 ];
 
 /** Tests of what only PostgreSQL offers: a fleet of processes, the CLI on a URL, the server's clock. */

@@ -5,12 +5,12 @@ import { expect, test } from 'vitest';
 import { Scheduler } from '../src/index.js';
 import { LEASE_MS } from '../src/runtime/loop.js';
 import { FakeClock, nextEvent } from '../src/testing.js';
-import { silentLogger, tempDbPath } from './helpers/setup.js';
+import { silentLogger, testDatabase } from './helpers/setup.js';
 
 const child = fileURLToPath(new URL('./fixtures/lease-child.mjs', import.meta.url));
 
 test("a run whose owner lets its lease lapse is recovered; the owner's late write does not overwrite it", async () => {
-  const database = tempDbPath();
+  const database = testDatabase();
   const proc = spawn(process.execPath, [child, database], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: string[] = [];
   const saw = (line: string) =>
