@@ -17,6 +17,8 @@ const CONFORMANCE = [
   'test/retention.test.ts',
   'test/telemetry.test.ts',
   'test/lease.test.ts',
+  'test/worker-tasks.test.ts',
+  'test/logging.test.ts',
 ];
 
 /** Tests of what only PostgreSQL offers: a fleet of processes, the CLI on a URL, the server's clock. */
