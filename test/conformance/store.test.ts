@@ -182,3 +182,20 @@ test('removing a task while others fire its event, run it now and claim it: no e
     await closeAll(stores);
   }
 });
+
+test('connections opening a new database together migrate it once, and all open', async () => {
+  const database = testDatabase();
+  const stores: Store[] = Array.from({ length: 4 }, () =>
+    onPostgres ? new PgStore(database) : new SqliteStore(database),
+  );
+  try {
+    await Promise.all(stores.map((store) => store.opened()));
+    const infos = await Promise.all(stores.map((store) => store.inspect()));
+    expect(new Set(infos.map((info) => info.schemaVersion)).size).toBe(1);
+    expect(infos[0]!.schemaVersion).not.toBe('none');
+    const [added] = await stores[3]!.addTasks([newTask({ name: 'after', handler: 'work' })], NOW);
+    expect(await stores[0]!.getTask(added!.task.id)).toMatchObject({ name: 'after' });
+  } finally {
+    await closeAll(stores);
+  }
+});
