@@ -15,8 +15,9 @@ async function addInChunks(scheduler, count, make) {
   }
 }
 
-async function startBoss(url) {
-  const boss = new PgBoss({ connectionString: url, schedule: false, supervise: false, max: 10 });
+/** pg-boss with a connection for each of its workers (it starves on fewer), up to 64. */
+async function startBoss(url, connections = 10) {
+  const boss = new PgBoss({ connectionString: url, schedule: false, supervise: false, max: connections });
   boss.on('error', () => {});
   await boss.start();
   await boss.createQueue('noop');
@@ -50,7 +51,7 @@ export const pgScenarios = {
    * jobs at a time and polling at its minimum interval (0.5 s) when idle.
    */
   async pgBossWork({ url, workers, batchSize, tasks }) {
-    const boss = await startBoss(url);
+    const boss = await startBoss(url, Math.min(64, Math.max(10, workers + 2)));
     await insertJobs(boss, tasks);
     let done = 0;
     let resolve;
@@ -63,7 +64,15 @@ export const pgScenarios = {
         if (done >= tasks) resolve();
       });
     }
-    await finished;
+    // A run that stops making progress fails loudly rather than hanging the benchmark.
+    let seen = -1;
+    const watchdog = setInterval(() => {
+      if (done === seen) resolve(new Error(`pg-boss stalled at ${done} of ${tasks} jobs`));
+      seen = done;
+    }, 30_000);
+    const stalled = await finished;
+    clearInterval(watchdog);
+    if (stalled instanceof Error) throw stalled;
     const perSecond = tasks / ((performance.now() - t) / 1000);
     await boss.stop({ graceful: false, wait: true });
     return { perSecond };
