@@ -1,13 +1,15 @@
-import type { Execution } from '../execution.js';
+import type { Execution, RunReason } from '../execution.js';
 import { parseJson } from '../json.js';
 import type { NormalizedRetryPolicy } from '../retry-policy.js';
-import type { Task, TriggerInfo } from '../task.js';
+import type { NewTaskWithSchedule, Task, TriggerInfo } from '../task.js';
 import type { TriggerState } from '../triggers/schedule.js';
 import type { TriggerSpec } from '../triggers/spec.js';
 import type { executions, tasks, triggers } from './sqlite/schema.js';
+import type { ClaimedRun, RunningRun } from './store.js';
 
-// Rows as drizzle reads them, and the public shapes they become: no row shape
-// leaves the store.
+// Rows as drizzle reads them (both stores name their columns alike), the rows a
+// new task starts with, and the public shapes rows become: no row shape leaves
+// the store.
 
 export type TaskRow = typeof tasks.$inferSelect;
 export type TriggerRow = typeof triggers.$inferSelect;
@@ -107,5 +109,139 @@ export function toExecution(row: ExecutionRow): Execution {
     cpuUserUs: row.cpuUserUs,
     cpuSystemUs: row.cpuSystemUs,
     rssBytes: row.rssBytes,
+  };
+}
+
+/** A task's definition columns: what a keyed update replaces, and a new row starts with. */
+export function taskDefinition(
+  task: NewTaskWithSchedule,
+  now: number,
+): Omit<TaskRow, 'id' | 'key' | 'paused' | 'createdAt'> {
+  const retry = task.retryPolicy;
+  return {
+    name: task.name,
+    handler: task.handler,
+    module: task.module,
+    memoryLimitMb: task.memoryLimitMb,
+    description: task.description,
+    args: task.argsJson,
+    priority: task.priority,
+    timeoutMs: task.timeoutMs,
+    maxRetries: retry?.maxRetries ?? null,
+    retryDelayMs: retry?.delay ?? null,
+    retryBackoff: retry?.backoff ?? null,
+    retryMaxDelayMs: retry?.maxDelay ?? null,
+    updatedAt: now,
+  };
+}
+
+/**
+ * A new trigger's row, its id still to be assigned. A one-time trigger already
+ * due is written as fired, and `firesAt` is the due time of the run to make with
+ * it (at once, rather than at the next wake); otherwise null.
+ */
+export function newTriggerRow(
+  taskId: number,
+  state: TriggerState,
+  now: number,
+): { row: TriggerRow; firesAt: number | null } {
+  const { spec } = state;
+  const periodic = spec.kind === 'interval' || spec.kind === 'cron';
+  const firesNow = spec.kind === 'once' && state.nextFireAt !== null && state.nextFireAt <= now;
+  const row: TriggerRow = {
+    id: 0,
+    taskId,
+    kind: spec.kind,
+    intervalMs: spec.kind === 'interval' ? spec.interval : null,
+    cron: spec.kind === 'cron' ? spec.cron : null,
+    timezone: spec.kind === 'cron' ? spec.timezone : null,
+    jitterMs: periodic ? spec.jitter : 0,
+    misfire: periodic ? spec.misfire : null,
+    maxCatchUp: periodic ? spec.maxCatchUp : null,
+    eventName: spec.kind === 'event' ? spec.event : null,
+    delayMs: spec.kind === 'once' ? spec.delay : null,
+    at: spec.kind === 'once' ? spec.at : null,
+    anchorAt: state.anchorAt,
+    nextSlotAt: firesNow ? null : state.nextSlotAt,
+    nextFireAt: firesNow ? null : state.nextFireAt,
+    lastFiredAt: firesNow ? now : null,
+    fireCount: firesNow ? 1 : 0,
+    missedCount: 0,
+    coalescedCount: 0,
+  };
+  return { row, firesAt: firesNow ? state.nextFireAt : null };
+}
+
+/**
+ * How many runs of a periodic trigger may wait or run at once: a fire that comes
+ * due while an earlier one is pending is coalesced, except that `misfire: 'all'`
+ * lets up to maxCatchUp queue.
+ */
+export function pendingLimit(row: Pick<TriggerRow, 'misfire' | 'maxCatchUp'>): number {
+  return row.misfire === 'all' ? (row.maxCatchUp ?? 1) : 1;
+}
+
+/** What a claim reads of a ready run and its task. */
+export type ClaimColumns = RetryColumns & {
+  runId: number;
+  taskId: number;
+  attempt: number;
+  interruptions: number;
+  reason: RunReason;
+  eventName: string | null;
+  eventPayload: string | null;
+  dueAt: number;
+  name: string;
+  handler: string;
+  module: string | null;
+  memoryLimitMb: number | null;
+  argsJson: string;
+  timeoutMs: number | null;
+};
+
+export function toClaimedRun(row: ClaimColumns, executionId: number, startedAt: number): ClaimedRun {
+  return {
+    runId: row.runId,
+    executionId,
+    attempt: row.attempt,
+    interruptions: row.interruptions,
+    reason: row.reason,
+    event: row.eventName === null ? null : { name: row.eventName, payload: parseJson(row.eventPayload) },
+    dueAt: row.dueAt,
+    startedAt,
+    task: {
+      id: row.taskId,
+      name: row.name,
+      handler: row.handler,
+      module: row.module,
+      memoryLimitMb: row.memoryLimitMb,
+      argsJson: row.argsJson,
+      timeoutMs: row.timeoutMs,
+      retryPolicy: retryPolicyOf(row),
+    },
+  };
+}
+
+/** A running run and its owner, as recovery reads them. */
+export type RunningRow = RetryColumns & {
+  runId: number;
+  executionId: number | null;
+  attempt: number;
+  interruptions: number;
+  owner: string | null;
+  ownerHost: string | null;
+  ownerPid: number | null;
+  leaseExpiresAt: number | null;
+};
+
+export function toRunningRun(row: RunningRow): RunningRun {
+  return {
+    runId: row.runId,
+    executionId: row.executionId ?? 0,
+    attempt: row.attempt,
+    interruptions: row.interruptions,
+    owner: { id: row.owner ?? '', host: row.ownerHost ?? '', pid: row.ownerPid ?? 0 },
+    leaseExpiresAt: row.leaseExpiresAt ?? 0,
+    retryPolicy: retryPolicyOf(row),
   };
 }

@@ -1,24 +1,13 @@
 import { coerceError } from '../../errors.js';
-import { parseJson } from '../../json.js';
-import type { RunReason } from '../../execution.js';
 import type { FirePlan, TriggerState } from '../../triggers/schedule.js';
-import { retryPolicyOf, triggerState, type RetryColumns, type TriggerRow } from '../rows.js';
+import { TRIGGER_COLUMNS } from '../columns.js';
+import { pendingLimit, toClaimedRun, triggerState, type ClaimColumns, type TriggerRow } from '../rows.js';
 import type { ClaimedRun, ClaimParams, CompleteRunParams, FireResult } from '../store.js';
 import { query, type Queryable } from './connection.js';
 
 // The steps of one wake of the loop on PostgreSQL, run by PgStore.cycle inside one
 // transaction, each a single statement (or three, for firing) whatever the batch
 // size: on a network database the round trips are the cost.
-
-/** Trigger columns under the names drizzle gives them, so rows.ts maps them. */
-export const TRIGGER_COLUMNS = `g.id, g.task_id AS "taskId", g.kind, g.interval_ms AS "intervalMs", g.cron, g.timezone,
-  g.jitter_ms AS "jitterMs", g.misfire, g.max_catch_up AS "maxCatchUp", g.event_name AS "eventName",
-  g.delay_ms AS "delayMs", g.at, g.anchor_at AS "anchorAt", g.next_slot_at AS "nextSlotAt",
-  g.next_fire_at AS "nextFireAt", g.last_fired_at AS "lastFiredAt", g.fire_count AS "fireCount",
-  g.missed_count AS "missedCount", g.coalesced_count AS "coalescedCount"`;
-
-export const RETRY_COLUMNS = `t.max_retries AS "maxRetries", t.retry_delay_ms AS "retryDelayMs",
-  t.retry_backoff AS "retryBackoff", t.retry_max_delay_ms AS "retryMaxDelayMs"`;
 
 /**
  * Due triggers, each locked for this transaction. SKIP LOCKED: a trigger another
@@ -91,9 +80,7 @@ export async function fireDue(
       result.broken.push({ triggerId: row.id, taskId: row.taskId, error: coerceError(err) });
       continue;
     }
-    // As on SQLite: a periodic fire while an earlier run of the trigger waits or runs is coalesced.
-    const pendingLimit = row.misfire === 'all' ? (row.maxCatchUp ?? 1) : 1;
-    const room = row.kind === 'once' ? firePlan.fires.length : Math.max(0, pendingLimit - row.pending);
+    const room = row.kind === 'once' ? firePlan.fires.length : Math.max(0, pendingLimit(row) - row.pending);
     const made = firePlan.fires.slice(0, room);
     for (const dueAt of made) {
       fires.taskId.push(row.taskId);
@@ -136,23 +123,7 @@ export async function fireDue(
   return result;
 }
 
-type ClaimRow = RetryColumns & {
-  executionId: number;
-  runId: number;
-  taskId: number;
-  attempt: number;
-  interruptions: number;
-  reason: RunReason;
-  eventName: string | null;
-  eventPayload: string | null;
-  dueAt: number;
-  name: string;
-  handler: string;
-  module: string | null;
-  memoryLimitMb: number | null;
-  argsJson: string;
-  timeoutMs: number | null;
-};
+type ClaimRow = ClaimColumns & { executionId: number };
 
 /**
  * The claim, in one statement. Ready runs are walked in claim order (priority,
@@ -210,26 +181,7 @@ export async function claim(
     [now, handlers, limit, owner.id, owner.host, owner.pid, leaseUntil],
     'bt_claim',
   );
-  return rows.map((row) => ({
-    runId: row.runId,
-    executionId: row.executionId,
-    attempt: row.attempt,
-    interruptions: row.interruptions,
-    reason: row.reason,
-    event: row.eventName === null ? null : { name: row.eventName, payload: parseJson(row.eventPayload) },
-    dueAt: row.dueAt,
-    startedAt: now,
-    task: {
-      id: row.taskId,
-      name: row.name,
-      handler: row.handler,
-      module: row.module,
-      memoryLimitMb: row.memoryLimitMb,
-      argsJson: row.argsJson,
-      timeoutMs: row.timeoutMs,
-      retryPolicy: retryPolicyOf(row),
-    },
-  }));
+  return rows.map((row) => toClaimedRun(row, row.executionId, now));
 }
 
 /**

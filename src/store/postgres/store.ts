@@ -4,7 +4,7 @@ import { DatabaseError } from '../../errors.js';
 import type { Execution, ExecutionFilter } from '../../execution.js';
 import type { NewTaskWithSchedule, Task } from '../../task.js';
 import type { TriggerState } from '../../triggers/schedule.js';
-import { retryPolicyOf, triggerState, type TriggerRow } from '../rows.js';
+import { toRunningRun, triggerState, type RunningRow, type TriggerRow } from '../rows.js';
 import type {
   CompleteRunParams,
   CycleParams,
@@ -30,7 +30,8 @@ import {
   type PgPool,
   type Queryable,
 } from './connection.js';
-import { claim, complete, fireDue, look, RETRY_COLUMNS, TRIGGER_COLUMNS } from './cycle.js';
+import { RETRY_COLUMNS, TRIGGER_COLUMNS } from '../columns.js';
+import { claim, complete, fireDue, look } from './cycle.js';
 import { inspect, pruneExecutions, readExecutions, taskCounts } from './history.js';
 import { addTask, listTasks, readTask } from './tasks.js';
 
@@ -293,20 +294,7 @@ export class PgStore implements Store {
 
   runningRuns(): Promise<RunningRun[]> {
     return this.#read(async (client) => {
-      const rows = await query<{
-        runId: number;
-        executionId: number | null;
-        attempt: number;
-        interruptions: number;
-        owner: string | null;
-        ownerHost: string | null;
-        ownerPid: number | null;
-        leaseExpiresAt: number | null;
-        maxRetries: number | null;
-        retryDelayMs: number | null;
-        retryBackoff: 'fixed' | 'exponential' | null;
-        retryMaxDelayMs: number | null;
-      }>(
+      const rows = await query<RunningRow>(
         client,
         `SELECT r.id AS "runId", r.execution_id AS "executionId", r.attempt, r.interruptions, r.owner,
                 r.owner_host AS "ownerHost", r.owner_pid AS "ownerPid", r.lease_expires_at AS "leaseExpiresAt",
@@ -315,15 +303,7 @@ export class PgStore implements Store {
         [],
         'bt_running_runs',
       );
-      return rows.map((row) => ({
-        runId: row.runId,
-        executionId: row.executionId ?? 0,
-        attempt: row.attempt,
-        interruptions: row.interruptions,
-        owner: { id: row.owner ?? '', host: row.ownerHost ?? '', pid: row.ownerPid ?? 0 },
-        leaseExpiresAt: row.leaseExpiresAt ?? 0,
-        retryPolicy: retryPolicyOf(row),
-      }));
+      return rows.map(toRunningRun);
     });
   }
 

@@ -1,9 +1,9 @@
 import type { PoolClient } from 'pg';
 import type { NewTaskWithSchedule, Task } from '../../task.js';
 import type { TriggerState } from '../../triggers/schedule.js';
-import { specKey, specOf, toTask, type TaskRow, type TriggerRow } from '../rows.js';
+import { newTriggerRow, specKey, specOf, taskDefinition, toTask, type TaskRow, type TriggerRow } from '../rows.js';
 import { query, type Queryable } from './connection.js';
-import { RETRY_COLUMNS, TRIGGER_COLUMNS } from './cycle.js';
+import { RETRY_COLUMNS, TRIGGER_COLUMNS } from '../columns.js';
 
 // Adding, updating and reading tasks with their triggers.
 
@@ -16,20 +16,20 @@ export async function addTask(
   task: NewTaskWithSchedule,
   now: number,
 ): Promise<{ task: Task; created: boolean }> {
-  const retry = task.retryPolicy;
-  const definition = [
-    task.name,
-    task.handler,
-    task.module,
-    task.memoryLimitMb,
-    task.description,
-    task.argsJson,
-    task.priority,
-    task.timeoutMs,
-    retry?.maxRetries ?? null,
-    retry?.delay ?? null,
-    retry?.backoff ?? null,
-    retry?.maxDelay ?? null,
+  const definition = taskDefinition(task, now);
+  const columns = [
+    definition.name,
+    definition.handler,
+    definition.module,
+    definition.memoryLimitMb,
+    definition.description,
+    definition.args,
+    definition.priority,
+    definition.timeoutMs,
+    definition.maxRetries,
+    definition.retryDelayMs,
+    definition.retryBackoff,
+    definition.retryMaxDelayMs,
     now,
   ];
   // Nodes declaring the same keyed task at start-up: the first inserts it, the
@@ -47,7 +47,7 @@ export async function addTask(
          retry_delay_ms = excluded.retry_delay_ms, retry_backoff = excluded.retry_backoff,
          retry_max_delay_ms = excluded.retry_max_delay_ms, updated_at = excluded.updated_at
        RETURNING id, xmax = 0 AS created`,
-      [...definition, task.key, task.paused],
+      [...columns, task.key, task.paused],
     );
     id = upserted!.id;
     if (!upserted!.created) {
@@ -61,30 +61,12 @@ export async function addTask(
       `INSERT INTO background_tasks.tasks (name, handler, module, memory_limit_mb, description, args, priority,
          timeout_ms, max_retries, retry_delay_ms, retry_backoff, retry_max_delay_ms, updated_at, paused, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13) RETURNING id`,
-      [...definition, task.paused],
+      [...columns, task.paused],
       'bt_insert_task',
     );
     id = inserted!.id;
   }
-  const row: TaskRow = {
-    id,
-    key: task.key,
-    name: task.name,
-    handler: task.handler,
-    module: task.module,
-    memoryLimitMb: task.memoryLimitMb,
-    description: task.description,
-    args: task.argsJson,
-    priority: task.priority,
-    timeoutMs: task.timeoutMs,
-    maxRetries: retry?.maxRetries ?? null,
-    retryDelayMs: retry?.delay ?? null,
-    retryBackoff: retry?.backoff ?? null,
-    retryMaxDelayMs: retry?.maxDelay ?? null,
-    paused: task.paused,
-    createdAt: now,
-    updatedAt: now,
-  };
+  const row: TaskRow = { ...definition, id, key: task.key, paused: task.paused, createdAt: now };
   const triggerRows: TriggerRow[] = [];
   for (const state of task.triggers) triggerRows.push(await insertTrigger(client, id, state, task.priority, now));
   return { task: toTask(row, triggerRows), created: true };
@@ -98,30 +80,7 @@ async function insertTrigger(
   priority: number,
   now: number,
 ): Promise<TriggerRow> {
-  const { spec } = state;
-  const periodic = spec.kind === 'interval' || spec.kind === 'cron';
-  const firesNow = spec.kind === 'once' && state.nextFireAt !== null && state.nextFireAt <= now;
-  const row: TriggerRow = {
-    id: 0,
-    taskId,
-    kind: spec.kind,
-    intervalMs: spec.kind === 'interval' ? spec.interval : null,
-    cron: spec.kind === 'cron' ? spec.cron : null,
-    timezone: spec.kind === 'cron' ? spec.timezone : null,
-    jitterMs: periodic ? spec.jitter : 0,
-    misfire: periodic ? spec.misfire : null,
-    maxCatchUp: periodic ? spec.maxCatchUp : null,
-    eventName: spec.kind === 'event' ? spec.event : null,
-    delayMs: spec.kind === 'once' ? spec.delay : null,
-    at: spec.kind === 'once' ? spec.at : null,
-    anchorAt: state.anchorAt,
-    nextSlotAt: firesNow ? null : state.nextSlotAt,
-    nextFireAt: firesNow ? null : state.nextFireAt,
-    lastFiredAt: firesNow ? now : null,
-    fireCount: firesNow ? 1 : 0,
-    missedCount: 0,
-    coalescedCount: 0,
-  };
+  const { row, firesAt } = newTriggerRow(taskId, state, now);
   // The trigger and (when due) its run in one statement: one round trip per task.
   const [inserted] = await query<{ id: number }>(
     client,
@@ -151,7 +110,7 @@ async function insertTrigger(
       row.nextFireAt,
       row.lastFiredAt,
       row.fireCount,
-      firesNow ? state.nextFireAt : null,
+      firesAt,
       priority,
       now,
     ],

@@ -1,8 +1,7 @@
 import { coerceError } from '../../errors.js';
-import { parseJson } from '../../json.js';
 import type { FirePlan, TriggerState } from '../../triggers/schedule.js';
 import type { ClaimedRun, ClaimParams, CompleteRunParams, FireResult } from '../store.js';
-import { retryPolicyOf, triggerState } from '../rows.js';
+import { pendingLimit, toClaimedRun, triggerState } from '../rows.js';
 import type { ReadyRow, Statements } from './statements.js';
 
 // The steps of one wake of the loop, run by SqliteStore.cycle inside one
@@ -24,11 +23,8 @@ export function fireDue(
       result.broken.push({ triggerId: row.id, taskId: row.taskId, error: coerceError(err) });
       continue;
     }
-    // A periodic run that comes due while an earlier one waits or runs is
-    // coalesced; `misfire: 'all'` lets up to maxCatchUp queue.
-    const pendingLimit = row.misfire === 'all' ? (row.maxCatchUp ?? 1) : 1;
     const room =
-      row.kind === 'once' ? firePlan.fires.length : Math.max(0, pendingLimit - q.pendingOfTrigger.get(row.id)!);
+      row.kind === 'once' ? firePlan.fires.length : Math.max(0, pendingLimit(row) - q.pendingOfTrigger.get(row.id)!);
     const fires = firePlan.fires.slice(0, room);
     for (const dueAt of fires) q.insertRun.run(row.taskId, row.id, row.kind, null, null, row.priority, dueAt, now);
     q.advanceTrigger.run(
@@ -63,7 +59,7 @@ export function claim(q: Statements, { now, limit, handlers, owner, leaseUntil }
     ready.push(row);
     if (ready.length === limit) break;
   }
-  return ready.map((row): ClaimedRun => {
+  return ready.map((row) => {
     const executionId = Number(
       q.insertExecution.run(
         row.taskId,
@@ -79,26 +75,7 @@ export function claim(q: Statements, { now, limit, handlers, owner, leaseUntil }
       ).lastInsertRowid,
     );
     q.markRunning.run(executionId, owner.id, owner.host, owner.pid, leaseUntil, row.runId);
-    return {
-      runId: row.runId,
-      executionId,
-      attempt: row.attempt,
-      interruptions: row.interruptions,
-      reason: row.reason,
-      event: row.eventName === null ? null : { name: row.eventName, payload: parseJson(row.eventPayload) },
-      dueAt: row.dueAt,
-      startedAt: now,
-      task: {
-        id: row.taskId,
-        name: row.name,
-        handler: row.handler,
-        module: row.module,
-        memoryLimitMb: row.memoryLimitMb,
-        argsJson: row.argsJson,
-        timeoutMs: row.timeoutMs,
-        retryPolicy: retryPolicyOf(row),
-      },
-    };
+    return toClaimedRun(row, executionId, now);
   });
 }
 

@@ -1,48 +1,12 @@
 import type Database from 'better-sqlite3';
 import type { RunReason } from '../../execution.js';
-import type { RetryColumns, TriggerRow } from '../rows.js';
+import { RETRY_COLUMNS, TRIGGER_COLUMNS } from '../columns.js';
+import type { ClaimColumns, RunningRow, TriggerRow } from '../rows.js';
 
 // The statements of the hot path (every wake, every run), prepared once per
 // connection. Everything else goes through drizzle's query builder in store.ts.
 
-/** Trigger columns under the names drizzle gives them, so rows.ts maps both alike. */
-const TRIGGER_COLUMNS = `g.id, g.task_id AS taskId, g.kind, g.interval_ms AS intervalMs, g.cron, g.timezone,
-  g.jitter_ms AS jitterMs, g.misfire, g.max_catch_up AS maxCatchUp, g.event_name AS eventName,
-  g.delay_ms AS delayMs, g.at, g.anchor_at AS anchorAt, g.next_slot_at AS nextSlotAt,
-  g.next_fire_at AS nextFireAt, g.last_fired_at AS lastFiredAt, g.fire_count AS fireCount,
-  g.missed_count AS missedCount, g.coalesced_count AS coalescedCount`;
-
-const RETRY_COLUMNS = `t.max_retries AS maxRetries, t.retry_delay_ms AS retryDelayMs,
-  t.retry_backoff AS retryBackoff, t.retry_max_delay_ms AS retryMaxDelayMs`;
-
-export type ReadyRow = RetryColumns & {
-  runId: number;
-  taskId: number;
-  attempt: number;
-  interruptions: number;
-  reason: RunReason;
-  eventName: string | null;
-  eventPayload: string | null;
-  dueAt: number;
-  name: string;
-  handler: string;
-  module: string | null;
-  memoryLimitMb: number | null;
-  paused: number;
-  argsJson: string;
-  timeoutMs: number | null;
-};
-
-export type RunningRow = RetryColumns & {
-  runId: number;
-  executionId: number | null;
-  attempt: number;
-  interruptions: number;
-  owner: string | null;
-  ownerHost: string | null;
-  ownerPid: number | null;
-  leaseExpiresAt: number | null;
-};
+export type ReadyRow = ClaimColumns & { paused: number };
 
 /** @internal */
 export type Statements = ReturnType<typeof prepareStatements>;

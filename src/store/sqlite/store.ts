@@ -20,10 +20,12 @@ import type {
 } from '../store.js';
 import { openSqlite, type OpenOptions, type SqliteDb } from './open.js';
 import {
-  retryPolicyOf,
+  newTriggerRow,
   specKey,
   specOf,
+  taskDefinition,
   toExecution,
+  toRunningRun,
   toTask,
   triggerState,
   type TaskRow,
@@ -106,23 +108,7 @@ export class SqliteStore implements Store {
 
   #addTask(db: SqliteDb, task: NewTaskWithSchedule, now: number): { task: Task; created: boolean } {
     const q = this.#q;
-    const retry = task.retryPolicy;
-    // The definition's columns: what a keyed update replaces, and a new row starts with.
-    const definition = {
-      name: task.name,
-      handler: task.handler,
-      module: task.module,
-      memoryLimitMb: task.memoryLimitMb,
-      description: task.description,
-      args: task.argsJson,
-      priority: task.priority,
-      timeoutMs: task.timeoutMs,
-      maxRetries: retry?.maxRetries ?? null,
-      retryDelayMs: retry?.delay ?? null,
-      retryBackoff: retry?.backoff ?? null,
-      retryMaxDelayMs: retry?.maxDelay ?? null,
-      updatedAt: now,
-    };
+    const definition = taskDefinition(task, now);
     const existing = task.key === null ? undefined : q.taskIdByKey.get(task.key);
     if (existing !== undefined) {
       db.update(tasks).set(definition).where(eq(tasks.id, existing)).run();
@@ -158,30 +144,7 @@ export class SqliteStore implements Store {
 
   /** A one-time trigger already due becomes a run at once, rather than at the next wake. */
   #insertTrigger(taskId: number, state: TriggerState, priority: number, now: number): TriggerRow {
-    const { spec } = state;
-    const periodic = spec.kind === 'interval' || spec.kind === 'cron';
-    const firesNow = spec.kind === 'once' && state.nextFireAt !== null && state.nextFireAt <= now;
-    const row: TriggerRow = {
-      id: 0,
-      taskId,
-      kind: spec.kind,
-      intervalMs: spec.kind === 'interval' ? spec.interval : null,
-      cron: spec.kind === 'cron' ? spec.cron : null,
-      timezone: spec.kind === 'cron' ? spec.timezone : null,
-      jitterMs: periodic ? spec.jitter : 0,
-      misfire: periodic ? spec.misfire : null,
-      maxCatchUp: periodic ? spec.maxCatchUp : null,
-      eventName: spec.kind === 'event' ? spec.event : null,
-      delayMs: spec.kind === 'once' ? spec.delay : null,
-      at: spec.kind === 'once' ? spec.at : null,
-      anchorAt: state.anchorAt,
-      nextSlotAt: firesNow ? null : state.nextSlotAt,
-      nextFireAt: firesNow ? null : state.nextFireAt,
-      lastFiredAt: firesNow ? now : null,
-      fireCount: firesNow ? 1 : 0,
-      missedCount: 0,
-      coalescedCount: 0,
-    };
+    const { row, firesAt } = newTriggerRow(taskId, state, now);
     row.id = Number(
       this.#q.insertTrigger.run(
         taskId,
@@ -202,7 +165,7 @@ export class SqliteStore implements Store {
         row.fireCount,
       ).lastInsertRowid,
     );
-    if (firesNow) this.#q.insertRun.run(taskId, row.id, 'once', null, null, priority, state.nextFireAt!, now);
+    if (firesAt !== null) this.#q.insertRun.run(taskId, row.id, 'once', null, null, priority, firesAt, now);
     return row;
   }
 
@@ -332,17 +295,7 @@ export class SqliteStore implements Store {
   }
 
   runningRuns(): Promise<RunningRun[]> {
-    return this.#read(() =>
-      this.#q.runningRuns.all().map((row) => ({
-        runId: row.runId,
-        executionId: row.executionId ?? 0,
-        attempt: row.attempt,
-        interruptions: row.interruptions,
-        owner: { id: row.owner ?? '', host: row.ownerHost ?? '', pid: row.ownerPid ?? 0 },
-        leaseExpiresAt: row.leaseExpiresAt ?? 0,
-        retryPolicy: retryPolicyOf(row),
-      })),
-    );
+    return this.#read(() => this.#q.runningRuns.all().map(toRunningRun));
   }
 
   renewLeases(ownerId: string, until: number): Promise<void> {
