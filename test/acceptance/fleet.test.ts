@@ -1,12 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { pino } from 'pino';
-import { expect, inject, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { EventTrigger, OneTimeTrigger, Scheduler, type Execution } from 'background-tasks';
+import { killAll, killBusiest, startNode, stopSurvivors, type FleetNode } from '../helpers/fleet.js';
+import { createTestDatabase } from '../helpers/pg-database.js';
 
 // The fleet check, written against the public API only: three nodes on one
 // PostgreSQL database, one killed midway, and the outcome read back through
@@ -17,43 +14,6 @@ const ONE_TIME = 200;
 const PERIODIC = 3;
 const LISTENERS = 2;
 const FIRES = 40;
-
-async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const server = inject('pgUrl');
-  const name = `bt_fleet_${randomUUID().replaceAll('-', '')}`;
-  const admin = async (text: string) => {
-    const client = new pg.Client({ connectionString: server });
-    await client.connect();
-    await client.query(text).finally(() => client.end());
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(`DROP DATABASE ${name} WITH (FORCE)`) };
-}
-
-interface Node {
-  child: ChildProcess;
-  /** Handlers started and not yet finished, as the node reports them. */
-  inFlight: Set<string>;
-}
-
-function startNode(database: string, effects: string[]): Promise<Node> {
-  const child = spawn(process.execPath, [NODE, database, String(PERIODIC)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const node: Node = { child, inFlight: new Set() };
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const [what, id = ''] = line.split(' ');
-      if (what === 'ready') resolve(node);
-      else if (what === 'start') node.inFlight.add(id);
-      else if (what === 'effect') {
-        node.inFlight.delete(id);
-        effects.push(id);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`a node exited with ${code} before it was ready`)));
-  });
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -71,12 +31,14 @@ test(
   'public API: a fleet of three, one killed, runs each run once and each periodic slot once',
   { timeout: 120_000 },
   async () => {
-    const { url, drop } = await freshDatabase();
+    const { url, drop } = await createTestDatabase();
     const effects: string[] = [];
-    const nodes: Node[] = [];
+    const nodes: FleetNode[] = [];
     const client = new Scheduler({ database: url, logger: pino({ level: 'silent' }) });
     try {
-      nodes.push(...(await Promise.all([0, 1, 2].map(() => startNode(url, effects)))));
+      nodes.push(
+        ...(await Promise.all([0, 1, 2].map(() => startNode(NODE, [url, String(PERIODIC)], (id) => effects.push(id))))),
+      );
       const started = Date.now();
       await client.addTasks(
         Array.from({ length: LISTENERS }, (_, i) => ({
@@ -93,16 +55,11 @@ test(
         })),
       );
       // Midway, the node with handlers in flight dies: its runs must be recovered by the others.
-      let victim: Node | undefined;
+      let victim: FleetNode | undefined;
       for (let i = 0; i < FIRES; i++) {
         await client.fireEvent('ping', { i });
         await sleep(5000 / FIRES);
-        if (i < FIRES / 2 || victim !== undefined) continue;
-        const busiest = nodes.reduce((a, b) => (b.inFlight.size > a.inFlight.size ? b : a));
-        if (busiest.inFlight.size === 0) continue;
-        victim = busiest;
-        victim.child.kill('SIGKILL');
-        await once(victim.child, 'exit');
+        if (i >= FIRES / 2) victim ??= await killBusiest(nodes);
       }
       expect(victim).toBeDefined();
       const expected = ONE_TIME + LISTENERS * FIRES;
@@ -114,14 +71,7 @@ test(
         if (Date.now() > deadline) throw new Error(`only ${done} of ${expected} runs finished`);
       }
       const elapsedMs = Date.now() - started;
-      await Promise.all(
-        nodes
-          .filter((node) => node !== victim)
-          .map(async ({ child }) => {
-            child.kill('SIGTERM');
-            await once(child, 'exit');
-          }),
-      );
+      await stopSurvivors(nodes, victim);
       history = await allExecutions(client);
 
       expect(history.filter((e) => e.status === 'running')).toEqual([]);
@@ -157,7 +107,7 @@ test(
         expect(trigger.fireCount + trigger.coalescedCount).toBeGreaterThanOrEqual(Math.floor(elapsedMs / 400) - 4);
       }
     } finally {
-      for (const { child } of nodes) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      killAll(nodes);
       await client.close();
       await drop();
     }

@@ -2,11 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { randomUUID } from 'node:crypto';
-import pg from 'pg';
-import { afterEach, beforeEach, inject } from 'vitest';
+import { afterEach, beforeEach } from 'vitest';
 import { Scheduler, type SchedulerOptions } from '../../src/index.js';
 import { FakeClock } from '../../src/testing.js';
+import { createTestDatabase } from './pg-database.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 
@@ -34,27 +33,13 @@ let testDatabaseUrl: string | undefined;
 // its schedulers close: cleanups run newest first).
 beforeEach(async () => {
   if (!onPostgres) return;
-  const name = `bt_${randomUUID().replaceAll('-', '')}`;
-  const server = inject('pgUrl');
-  await adminQuery(server, `CREATE DATABASE ${name}`);
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  testDatabaseUrl = url.toString();
+  const { url, drop } = await createTestDatabase();
+  testDatabaseUrl = url;
   cleanups.push(async () => {
     testDatabaseUrl = undefined;
-    await adminQuery(server, `DROP DATABASE ${name} WITH (FORCE)`);
+    await drop();
   });
 });
-
-async function adminQuery(url: string, text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(text);
-  } finally {
-    await client.end();
-  }
-}
 
 /** The database of this test: a fresh SQLite file, or on PostgreSQL the test's own database. */
 export function testDatabase(): string {

@@ -1,10 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { expect, test } from 'vitest';
 import { EventTrigger, OneTimeTrigger, Scheduler } from '../../src/index.js';
+import { killAll, killBusiest, startNode, stopSurvivors, type FleetNode } from '../helpers/fleet.js';
 import { silentLogger, testDatabase } from '../helpers/setup.js';
 
 // Three scheduler processes as three nodes on one PostgreSQL database; one is
@@ -20,28 +18,6 @@ const EVENT_FIRES = 60;
 const SPREAD_MS = 6_000;
 const KILL_AT_MS = 3_000;
 
-interface Node {
-  child: ChildProcess;
-  /** Handlers started and not yet finished, as the node reports them. */
-  inFlight: Set<string>;
-}
-
-function startNode(database: string, name: string): Promise<Node> {
-  const child = spawn(process.execPath, [NODE, database, name, String(PERIODIC)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const node: Node = { child, inFlight: new Set() };
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const [what, id = ''] = line.split(' ');
-      if (what === 'ready') resolve(node);
-      else if (what === 'start') node.inFlight.add(id);
-      else if (what === 'done') node.inFlight.delete(id);
-    });
-    child.once('exit', (code) => reject(new Error(`node ${name} exited with ${code} before it was ready`)));
-  });
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test(
@@ -50,7 +26,7 @@ test(
   async () => {
     const database = testDatabase();
     const db = new pg.Pool({ connectionString: database, max: 2 });
-    const nodes: Node[] = [];
+    const nodes: FleetNode[] = [];
     // A client of the fleet: it adds work and fires events, and runs nothing.
     const client = new Scheduler({ database, logger: silentLogger });
     try {
@@ -58,7 +34,9 @@ test(
       await db.query(
         'CREATE TABLE fleet_effects (execution_id bigint NOT NULL, task_id bigint NOT NULL, node text NOT NULL)',
       );
-      nodes.push(...(await Promise.all(['a', 'b', 'c'].map((name) => startNode(database, name)))));
+      nodes.push(
+        ...(await Promise.all(['a', 'b', 'c'].map((name) => startNode(NODE, [database, name, String(PERIODIC)])))),
+      );
       const started = Date.now();
 
       await client.addTasks(
@@ -75,17 +53,12 @@ test(
           triggers: [new OneTimeTrigger({ delay: Math.floor((i / ONE_TIME) * SPREAD_MS) })],
         })),
       );
-      let victim: Node | undefined;
+      let victim: FleetNode | undefined;
       for (let i = 0; i < EVENT_FIRES; i++) {
         await client.fireEvent('ping', { i });
         await sleep(SPREAD_MS / EVENT_FIRES);
         // The node with the most handlers in flight dies: the survivors must recover its runs.
-        if (victim !== undefined || Date.now() - started < KILL_AT_MS) continue;
-        const busiest = nodes.reduce((a, b) => (b.inFlight.size > a.inFlight.size ? b : a));
-        if (busiest.inFlight.size === 0) continue;
-        victim = busiest;
-        victim.child.kill('SIGKILL');
-        await once(victim.child, 'exit');
+        if (Date.now() - started >= KILL_AT_MS) victim ??= await killBusiest(nodes);
       }
       expect(victim).toBeDefined();
 
@@ -101,14 +74,7 @@ test(
         await sleep(200);
       }
       const elapsedMs = Date.now() - started;
-      await Promise.all(
-        nodes
-          .filter((node) => node !== victim)
-          .map(async ({ child }) => {
-            child.kill('SIGTERM');
-            expect((await once(child, 'exit'))[0]).toBe(0);
-          }),
-      );
+      expect(await stopSurvivors(nodes, victim)).toEqual([0, 0]);
 
       const query = async <R extends pg.QueryResultRow>(text: string) => (await db.query<R>(text)).rows;
       const killedPid = victim!.child.pid!;
@@ -180,7 +146,7 @@ test(
           `${elapsedMs} ms, duplicates: none`,
       );
     } finally {
-      for (const { child } of nodes) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      killAll(nodes);
       await client.close();
       await db.end();
     }
