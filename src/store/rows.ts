@@ -172,6 +172,47 @@ export function newTriggerRow(
   return { row, firesAt: firesNow ? state.nextFireAt : null };
 }
 
+/** A trigger row's values in the order both stores insert them (task_id, kind, … fire_count). */
+export type TriggerInsertValues = [
+  taskId: number,
+  kind: string,
+  intervalMs: number | null,
+  cron: string | null,
+  timezone: string | null,
+  jitterMs: number,
+  misfire: string | null,
+  maxCatchUp: number | null,
+  eventName: string | null,
+  delayMs: number | null,
+  at: number | null,
+  anchorAt: number,
+  nextSlotAt: number | null,
+  nextFireAt: number | null,
+  lastFiredAt: number | null,
+  fireCount: number,
+];
+
+export function triggerInsertValues(row: TriggerRow): TriggerInsertValues {
+  return [
+    row.taskId,
+    row.kind,
+    row.intervalMs,
+    row.cron,
+    row.timezone,
+    row.jitterMs,
+    row.misfire,
+    row.maxCatchUp,
+    row.eventName,
+    row.delayMs,
+    row.at,
+    row.anchorAt,
+    row.nextSlotAt,
+    row.nextFireAt,
+    row.lastFiredAt,
+    row.fireCount,
+  ];
+}
+
 /**
  * How many runs of a periodic trigger may wait or run at once: a fire that comes
  * due while an earlier one is pending is coalesced, except that `misfire: 'all'`

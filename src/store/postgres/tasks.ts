@@ -1,7 +1,16 @@
 import type { PoolClient } from 'pg';
 import type { NewTaskWithSchedule, Task } from '../../task.js';
 import type { TriggerState } from '../../triggers/schedule.js';
-import { newTriggerRow, specKey, specOf, taskDefinition, toTask, type TaskRow, type TriggerRow } from '../rows.js';
+import {
+  newTriggerRow,
+  specKey,
+  specOf,
+  taskDefinition,
+  toTask,
+  triggerInsertValues,
+  type TaskRow,
+  type TriggerRow,
+} from '../rows.js';
 import { query, type Queryable } from './connection.js';
 import { RETRY_COLUMNS, TRIGGER_COLUMNS } from '../columns.js';
 
@@ -93,27 +102,7 @@ async function insertTrigger(
        SELECT $1, g.id, $17::bigint, 'once', 'waiting', $18, $17::bigint, $19 FROM g WHERE $17::bigint IS NOT NULL
      )
      SELECT id FROM g`,
-    [
-      taskId,
-      row.kind,
-      row.intervalMs,
-      row.cron,
-      row.timezone,
-      row.jitterMs,
-      row.misfire,
-      row.maxCatchUp,
-      row.eventName,
-      row.delayMs,
-      row.at,
-      row.anchorAt,
-      row.nextSlotAt,
-      row.nextFireAt,
-      row.lastFiredAt,
-      row.fireCount,
-      firesAt,
-      priority,
-      now,
-    ],
+    [...triggerInsertValues(row), firesAt, priority, now],
     'bt_insert_trigger',
   );
   row.id = inserted!.id;

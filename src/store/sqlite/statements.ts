@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { RunReason } from '../../execution.js';
 import { RETRY_COLUMNS, TRIGGER_COLUMNS } from '../columns.js';
-import type { ClaimColumns, RunningRow, TriggerRow } from '../rows.js';
+import type { ClaimColumns, RunningRow, TriggerInsertValues, TriggerRow } from '../rows.js';
 
 // The statements of the hot path (every wake, every run), prepared once per
 // connection. Everything else goes through drizzle's query builder in store.ts.
@@ -191,26 +191,7 @@ export function prepareStatements(db: Database.Database) {
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     taskIdByKey: pluck<[string], number>(db, 'SELECT id FROM tasks WHERE key = ?'),
-    insertTrigger: prepare<
-      [
-        number,
-        string,
-        number | null,
-        string | null,
-        string | null,
-        number,
-        string | null,
-        number | null,
-        string | null,
-        number | null,
-        number | null,
-        number,
-        number | null,
-        number | null,
-        number | null,
-        number,
-      ]
-    >(
+    insertTrigger: prepare<TriggerInsertValues>(
       db,
       `
       INSERT INTO triggers (task_id, kind, interval_ms, cron, timezone, jitter_ms, misfire, max_catch_up, event_name,

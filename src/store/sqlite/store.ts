@@ -27,6 +27,7 @@ import {
   toExecution,
   toRunningRun,
   toTask,
+  triggerInsertValues,
   triggerState,
   type TaskRow,
   type TriggerRow,
@@ -145,26 +146,7 @@ export class SqliteStore implements Store {
   /** A one-time trigger already due becomes a run at once, rather than at the next wake. */
   #insertTrigger(taskId: number, state: TriggerState, priority: number, now: number): TriggerRow {
     const { row, firesAt } = newTriggerRow(taskId, state, now);
-    row.id = Number(
-      this.#q.insertTrigger.run(
-        taskId,
-        row.kind,
-        row.intervalMs,
-        row.cron,
-        row.timezone,
-        row.jitterMs,
-        row.misfire,
-        row.maxCatchUp,
-        row.eventName,
-        row.delayMs,
-        row.at,
-        row.anchorAt,
-        row.nextSlotAt,
-        row.nextFireAt,
-        row.lastFiredAt,
-        row.fireCount,
-      ).lastInsertRowid,
-    );
+    row.id = Number(this.#q.insertTrigger.run(...triggerInsertValues(row)).lastInsertRowid);
     if (firesAt !== null) this.#q.insertRun.run(taskId, row.id, 'once', null, null, priority, firesAt, now);
     return row;
   }
