@@ -136,8 +136,8 @@ const scenarios = {
   },
 
   /** Start lag of one-time tasks due at spread times, or of bare setTimeout calls at the same times. */
-  async lag({ file, system, tasks, spreadMs }) {
-    const t0 = Date.now() + 500;
+  async lag({ file, system, tasks, spreadMs, leadMs = 500 }) {
+    const t0 = Date.now() + leadMs;
     const dueTimes = Array.from({ length: tasks }, (_, i) => t0 + Math.floor((i * spreadMs) / tasks));
     const lags = [];
     if (system === 'setTimeout') {
@@ -168,12 +168,13 @@ const scenarios = {
   },
 
   /** CPU time and RSS over `seconds` of idling: a scheduler over a file of future tasks, or a bare timer. */
-  async idle({ file, system, seconds }) {
+  async idle({ file, system, seconds, warmupMs = 0 }) {
     let scheduler;
     if (system === 'ours') {
       scheduler = new Scheduler({ database: file, logger });
       await scheduler.start();
     }
+    await new Promise((resolve) => setTimeout(resolve, warmupMs));
     const keepAlive = setInterval(() => {}, 3600_000);
     global.gc?.();
     const before = process.cpuUsage();
@@ -186,8 +187,9 @@ const scenarios = {
   },
 };
 
-// The PostgreSQL scenarios (and pg-boss) load only for them: the SQLite figures'
-// memory and start-up stay free of them.
-const { pgScenarios } = scenario.startsWith('pg') ? await import('./pg-scenarios.mjs') : { pgScenarios: {} };
-const result = await { ...scenarios, ...pgScenarios }[scenario](params);
+// pg-boss loads only for its scenarios: the other figures' memory and start-up stay free of it.
+const { pgBossScenarios } = scenario.startsWith('pgBoss')
+  ? await import('./pgboss-scenarios.mjs')
+  : { pgBossScenarios: {} };
+const result = await { ...scenarios, ...pgBossScenarios }[scenario](params);
 process.stdout.write(`${JSON.stringify(result)}\n`);
