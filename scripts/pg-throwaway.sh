@@ -26,6 +26,8 @@ case "${1:-}" in
     bin=$(bin_dir)
     mkdir -p "$dir"
     if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
+    # The server user may not enter the caller's folder (a checkout in a private one).
+    cd "$dir"
     as_server_user "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-sync >"$dir/initdb.log" 2>&1
     settings="-h 127.0.0.1 -p $port -k $dir -c max_connections=300"
     if [ -z "$durable" ]; then settings="$settings -c fsync=off -c full_page_writes=off"; fi
@@ -34,6 +36,7 @@ case "${1:-}" in
     ;;
   stop)
     dir=$2
+    cd /
     if [ -d "$dir/data" ]; then as_server_user "$(bin_dir)/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null || true; fi
     rm -rf "$dir"
     ;;

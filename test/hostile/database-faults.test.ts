@@ -69,7 +69,24 @@ test('a database file deleted under a running scheduler is noticed: DATABASE_GON
   await expect(scheduler.start()).rejects.toMatchObject({ code: 'DATABASE_GONE' });
 });
 
-test('a database this process may not write is refused with a typed error', () => {
+// Root writes anything, so as root the child runs without the capabilities that
+// override file modes (setpriv drops them): the modes then hold for it, and it can
+// still read the checkout wherever that lives (a child run as another user cannot
+// enter a checkout kept in a private folder).
+const DROP_OVERRIDES = ['--bounding-set', '-dac_override,-dac_read_search', '--inh-caps', '-dac_override,-dac_read_search'];
+
+function asUnprivileged(): { command: string; prefix: string[] } | string {
+  if (process.getuid?.() !== 0) return { command: process.execPath, prefix: [] };
+  const probe = spawnSync('setpriv', [...DROP_OVERRIDES, '--', process.execPath, '-e', ''], { encoding: 'utf8' });
+  if (probe.error !== undefined || probe.status !== 0) {
+    return `running as root, and setpriv cannot drop CAP_DAC_OVERRIDE here (${probe.error?.message ?? probe.stderr.trim()}), so no file is read-only to the child`;
+  }
+  return { command: 'setpriv', prefix: [...DROP_OVERRIDES, '--', process.execPath] };
+}
+
+test('a database this process may not write is refused with a typed error', (ctx) => {
+  const runner = asUnprivileged();
+  if (typeof runner === 'string') return ctx.skip(runner);
   const database = tempDbPath();
   new Database(database).close();
   new Scheduler({ database, logger: silentLogger }).close();
@@ -77,12 +94,8 @@ test('a database this process may not write is refused with a typed error', () =
   chmodSync(dirname(database), 0o555);
   try {
     const child = fileURLToPath(new URL('../fixtures/readonly-child.mjs', import.meta.url));
-    // root writes anything: the child drops to nobody so that the permissions hold.
-    const asRoot = process.getuid?.() === 0;
-    const result = spawnSync(process.execPath, [child, database], {
-      encoding: 'utf8',
-      ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
-    });
+    const result = spawnSync(runner.command, [...runner.prefix, child, database], { encoding: 'utf8' });
+    expect(result.stderr).toBe('');
     const outcome = JSON.parse(result.stdout.trim()) as { name: string; code: string };
     expect(outcome.name).toBe('DatabaseError');
     expect(['DATABASE_READ_ONLY', 'DATABASE_ERROR']).toContain(outcome.code);
