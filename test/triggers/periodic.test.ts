@@ -66,12 +66,13 @@ describe('cron', () => {
 
   test('is evaluated in its time zone, once a day across daylight-saving changes', () => {
     const trigger = new PeriodicTrigger({ cron: '30 2 * * *', timezone: 'America/New_York' });
-    // 2026-03-08: 02:30 does not exist in New York; 2026-11-01: it happens twice.
+    // 2026-03-08: 02:30 does not exist in New York, and runs at the jump (03:00 EDT);
+    // 2026-11-01: it happens twice, and runs at the first.
     const spring = Date.UTC(2026, 2, 7, 12);
     const fires = [trigger.next(spring)!];
     for (let i = 0; i < 2; i++) fires.push(trigger.next(fires[fires.length - 1]!)!);
     expect(fires.map((t) => new Date(t).toISOString())).toEqual([
-      '2026-03-08T07:30:00.000Z',
+      '2026-03-08T07:00:00.000Z',
       '2026-03-09T06:30:00.000Z',
       '2026-03-10T06:30:00.000Z',
     ]);
