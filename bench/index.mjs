@@ -17,6 +17,7 @@ import {
   summary,
   tempDir,
 } from './lib.mjs';
+import { cronBenchmarks } from './cron.mjs';
 
 const PUBLIC_CHECK = fileURLToPath(new URL('./public-check.mjs', import.meta.url));
 
@@ -24,7 +25,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
 const SCALE = (process.env.BENCH_SCALE ?? '0,100000,1000000').split(',').map(Number);
 const PG_TASKS = Number(process.env.BENCH_PG_TASKS ?? 10_000);
-// BENCH_ONLY=postgres or BENCH_ONLY=sqlite runs one half.
+// BENCH_ONLY=sqlite, BENCH_ONLY=postgres or BENCH_ONLY=cron runs one part.
 const ONLY = process.env.BENCH_ONLY;
 // Idle is measured in the steady state: past the moment, 10 s after the start's burst,
 // when both sides' pg pools close the connections they no longer use (a one-off ~40 ms).
@@ -40,8 +41,9 @@ out();
 out(`${machine()}; ${ROUNDS} rounds per figure, alternating; ${new Date().toISOString().slice(0, 10)}`);
 
 try {
-  if (ONLY !== 'postgres') await sqliteBenchmarks();
-  if (ONLY !== 'sqlite') await postgresBenchmarks();
+  if (ONLY === undefined || ONLY === 'sqlite') await sqliteBenchmarks();
+  if (ONLY === undefined || ONLY === 'postgres') await postgresBenchmarks();
+  if (ONLY === undefined || ONLY === 'cron') cronBenchmarks(out);
 } finally {
   removeDir(dir);
 }

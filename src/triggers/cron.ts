@@ -1,7 +1,7 @@
 import { CronExpressionParser } from 'cron-parser';
 import { ValidationError } from '../errors.js';
 import { nextWallMatch, wallFields, type WallFields } from './cron-fields.js';
-import { lastChangeBy, offsetChanges, utcOffset } from './zone.js';
+import { offsetChanges, recentChange, utcOffset } from './zone.js';
 
 /**
  * Cron times in a time zone, with Vixie cron's treatment of daylight-saving changes
@@ -65,7 +65,7 @@ export function nextCronTime(cron: string, timezone: string, after: number): num
   let from = Math.floor((after + offset) / 1000) * 1000 + 1000;
   // After a fall-back, the wall time the clock had reached before it: a fixed-time
   // job already ran at the wall times below it.
-  const last = fixed ? lastChangeBy(timezone, after) : null;
+  const last = fixed ? recentChange(timezone, after) : null;
   let passed = last !== null && last.before > last.after ? last.at + last.before : -Infinity;
   for (let year = firstYear; year < firstYear + HORIZON_YEARS; year++) {
     const yearEnd = Date.UTC(year + 1, 0, 1);

@@ -80,12 +80,16 @@ function firstWith(zone: string, from: number, to: number, offset: number): numb
   return high;
 }
 
-/** The latest change at or before `at`, looking back a year at most. */
-export function lastChangeBy(zone: string, at: number): OffsetChange | null {
+/** The latest change in the day up to `at` (a fall-back repeats less than a day), or null. */
+export function recentChange(zone: string, at: number): OffsetChange | null {
   const year = new Date(at).getUTCFullYear();
-  for (const y of [year, year - 1]) {
+  const years = new Date(at - DAY).getUTCFullYear() === year ? [year] : [year, year - 1];
+  for (const y of years) {
     const changes = offsetChanges(zone, y);
-    for (let i = changes.length - 1; i >= 0; i--) if (changes[i]!.at <= at) return changes[i]!;
+    for (let i = changes.length - 1; i >= 0; i--) {
+      const change = changes[i]!;
+      if (change.at <= at) return change.at > at - DAY ? change : null;
+    }
   }
   return null;
 }
