@@ -7,6 +7,8 @@ import { oracleChanges, oracleNext } from '../helpers/cron-oracle.js';
 // Sizes: BT_CRON_CASES=20000 for a long run; the default runs in well under a minute.
 const CASES = Number(process.env.BT_CRON_CASES ?? 600);
 const SEED = Number(process.env.BT_CRON_SEED ?? 20261202);
+// The oracle steps minute by minute: tens of milliseconds a case.
+const TIMEOUT = 60_000 + CASES * 200;
 
 const ZONES = [
   'Australia/Lord_Howe', // 30-minute shift
@@ -118,73 +120,85 @@ const reference = fc
 const iso = (t: number | null | undefined) => (typeof t === 'number' ? new Date(t).toISOString() : String(t));
 
 describe('cron next times across DST changes', () => {
-  test(`agree with a brute-force oracle (${CASES} cases)`, () => {
-    let unknown = 0;
-    fc.assert(
-      fc.property(expression, reference, (cron, { zone, after }) => {
-        const expected = oracleNext(cron, zone, after, 400 * DAY);
-        if (expected === undefined) {
-          unknown++;
-          return;
-        }
-        const actual = nextCronTime(cron, zone, after);
-        expect(`${cron} in ${zone} after ${iso(after)}: ${iso(actual)}`).toBe(
-          `${cron} in ${zone} after ${iso(after)}: ${iso(expected)}`,
-        );
-      }),
-      { numRuns: CASES, seed: SEED },
-    );
-    // Expressions the oracle could not settle within 400 days stay rare.
-    expect(unknown).toBeLessThan(CASES / 20);
-  });
+  test(
+    `agree with a brute-force oracle (${CASES} cases)`,
+    () => {
+      let unknown = 0;
+      fc.assert(
+        fc.property(expression, reference, (cron, { zone, after }) => {
+          const expected = oracleNext(cron, zone, after, 400 * DAY);
+          if (expected === undefined) {
+            unknown++;
+            return;
+          }
+          const actual = nextCronTime(cron, zone, after);
+          expect(`${cron} in ${zone} after ${iso(after)}: ${iso(actual)}`).toBe(
+            `${cron} in ${zone} after ${iso(after)}: ${iso(expected)}`,
+          );
+        }),
+        { numRuns: CASES, seed: SEED },
+      );
+      // Expressions the oracle could not settle within 400 days stay rare.
+      expect(unknown).toBeLessThan(CASES / 20);
+    },
+    TIMEOUT,
+  );
 
-  test('are self-consistent: every b in [a, next(a)) has the same next', () => {
-    fc.assert(
-      fc.property(
-        expression,
-        reference,
-        fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
-        (cron, { zone, after }, fractions) => {
-          const next = nextCronTime(cron, zone, after);
-          expect(next).not.toBeNull();
-          expect(next!).toBeGreaterThan(after);
-          const probes = [after + 1, next! - 1, ...fractions.map((f) => after + Math.floor(f * (next! - after)))];
-          // The instants around each offset change between a and next(a) too.
-          const year = new Date(after).getUTCFullYear();
-          for (const change of [...changesOf(zone, year), ...changesOf(zone, year + 1)]) {
-            if (change > after && change < next!) probes.push(change - 1000, change, change + 1000);
-          }
-          for (const b of probes.filter((p) => p >= after && p < next!)) {
-            expect(`${cron} in ${zone} from ${iso(b)}: ${iso(nextCronTime(cron, zone, b))}`).toBe(
-              `${cron} in ${zone} from ${iso(b)}: ${iso(next)}`,
-            );
-          }
-        },
-      ),
-      { numRuns: CASES, seed: SEED + 1 },
-    );
-  });
+  test(
+    'are self-consistent: every b in [a, next(a)) has the same next',
+    () => {
+      fc.assert(
+        fc.property(
+          expression,
+          reference,
+          fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 4 }),
+          (cron, { zone, after }, fractions) => {
+            const next = nextCronTime(cron, zone, after);
+            expect(next).not.toBeNull();
+            expect(next!).toBeGreaterThan(after);
+            const probes = [after + 1, next! - 1, ...fractions.map((f) => after + Math.floor(f * (next! - after)))];
+            // The instants around each offset change between a and next(a) too.
+            const year = new Date(after).getUTCFullYear();
+            for (const change of [...changesOf(zone, year), ...changesOf(zone, year + 1)]) {
+              if (change > after && change < next!) probes.push(change - 1000, change, change + 1000);
+            }
+            for (const b of probes.filter((p) => p >= after && p < next!)) {
+              expect(`${cron} in ${zone} from ${iso(b)}: ${iso(nextCronTime(cron, zone, b))}`).toBe(
+                `${cron} in ${zone} from ${iso(b)}: ${iso(next)}`,
+              );
+            }
+          },
+        ),
+        { numRuns: CASES, seed: SEED + 1 },
+      );
+    },
+    TIMEOUT,
+  );
 
-  test('are strictly after, never null, and deterministic, to the year 2100', () => {
-    fc.assert(
-      fc.property(
-        expression,
-        fc.constantFrom(...ZONES),
-        fc.integer({ min: Date.UTC(1970, 0, 1), max: Date.UTC(2100, 0, 1) }),
-        (cron, zone, start) => {
-          let at = start;
-          for (let i = 0; i < 20; i++) {
-            const next = nextCronTime(cron, zone, at);
-            expect(next, `${cron} in ${zone} after ${iso(at)}`).not.toBeNull();
-            expect(next!).toBeGreaterThan(at);
-            expect(nextCronTime(cron, zone, at)).toBe(next);
-            at = next!;
-          }
-        },
-      ),
-      { numRuns: Math.ceil(CASES / 4), seed: SEED + 2 },
-    );
-  });
+  test(
+    'are strictly after, never null, and deterministic, to the year 2100',
+    () => {
+      fc.assert(
+        fc.property(
+          expression,
+          fc.constantFrom(...ZONES),
+          fc.integer({ min: Date.UTC(1970, 0, 1), max: Date.UTC(2100, 0, 1) }),
+          (cron, zone, start) => {
+            let at = start;
+            for (let i = 0; i < 20; i++) {
+              const next = nextCronTime(cron, zone, at);
+              expect(next, `${cron} in ${zone} after ${iso(at)}`).not.toBeNull();
+              expect(next!).toBeGreaterThan(at);
+              expect(nextCronTime(cron, zone, at)).toBe(next);
+              at = next!;
+            }
+          },
+        ),
+        { numRuns: Math.ceil(CASES / 4), seed: SEED + 2 },
+      );
+    },
+    TIMEOUT,
+  );
 });
 
 describe('outside DST changes, the fields mean what cron-parser says they mean', () => {
@@ -201,28 +215,32 @@ describe('outside DST changes, the fields mean what cron-parser says they mean',
     .filter(([, , , day, , weekday]) => !(day === '?' && weekday === '?'))
     .map((fields) => fields.join(' '));
 
-  test('in UTC and in fixed-offset zones', () => {
-    fc.assert(
-      fc.property(
-        rich,
-        fc.constantFrom('UTC', 'Asia/Kolkata', 'Asia/Tokyo'),
-        fc.integer({ min: Date.UTC(1971, 0, 1) / 1000, max: Date.UTC(2099, 0, 1) / 1000 }),
-        (cron, zone, seconds) => {
-          const after = seconds * 1000;
-          let expected: number;
-          try {
-            expected = CronExpressionParser.parse(cron, { currentDate: new Date(after), tz: zone })
-              .next()
-              .getTime();
-          } catch {
-            return; // cron-parser's loop limit: the case it cannot answer
-          }
-          expect(`${cron} after ${iso(after)}: ${iso(nextCronTime(cron, zone, after))}`).toBe(
-            `${cron} after ${iso(after)}: ${iso(expected)}`,
-          );
-        },
-      ),
-      { numRuns: CASES, seed: SEED + 3 },
-    );
-  });
+  test(
+    'in UTC and in fixed-offset zones',
+    () => {
+      fc.assert(
+        fc.property(
+          rich,
+          fc.constantFrom('UTC', 'Asia/Kolkata', 'Asia/Tokyo'),
+          fc.integer({ min: Date.UTC(1971, 0, 1) / 1000, max: Date.UTC(2099, 0, 1) / 1000 }),
+          (cron, zone, seconds) => {
+            const after = seconds * 1000;
+            let expected: number;
+            try {
+              expected = CronExpressionParser.parse(cron, { currentDate: new Date(after), tz: zone })
+                .next()
+                .getTime();
+            } catch {
+              return; // cron-parser's loop limit: the case it cannot answer
+            }
+            expect(`${cron} after ${iso(after)}: ${iso(nextCronTime(cron, zone, after))}`).toBe(
+              `${cron} after ${iso(after)}: ${iso(expected)}`,
+            );
+          },
+        ),
+        { numRuns: CASES, seed: SEED + 3 },
+      );
+    },
+    TIMEOUT,
+  );
 });
