@@ -133,9 +133,7 @@ export class Loop {
   /** Aborts a removed task's running attempt; the store has already recorded it cancelled. */
   cancelTask(taskId: number): void {
     for (const { attempt } of this.#inFlight.values()) {
-      if (attempt.claim.task.id !== taskId) continue;
-      attempt.abort(new TaskCancelledError());
-      attempt.end({ status: 'cancelled' });
+      if (attempt.claim.task.id === taskId) cancel(attempt);
     }
   }
 
@@ -361,7 +359,7 @@ export class Loop {
   }
 
   #scheduleHeartbeat(): void {
-    const { clock, store, owner } = this.#deps;
+    const { clock, store } = this.#deps;
     this.#heartbeat = clock.setTimeout(async () => {
       if (this.#state !== 'running') return;
       try {
@@ -373,9 +371,7 @@ export class Loop {
         return;
       }
       try {
-        if (this.#inFlight.size > 0 || this.#finished.length > 0) {
-          await store.renewLeases(owner.id, clock.now() + LEASE_MS);
-        }
+        if (this.#inFlight.size > 0 || this.#finished.length > 0) await this.#renewLeases();
         await recoverAbandonedRuns(this.#deps.store, this.#deps.clock.now(), this.#deps.logger);
         await this.#refreshRegistration();
         await this.#maintain();
@@ -385,6 +381,30 @@ export class Loop {
       if (this.#state === 'running') this.#scheduleHeartbeat();
       this.wake();
     }, LEASE_MS / 3);
+  }
+
+  /**
+   * Renews the leases of the runs this scheduler holds. An attempt whose run it no
+   * longer holds was cancelled by another process (its task removed) or taken over
+   * after a lapsed lease: it is aborted, and announced cancelled like a local removal.
+   */
+  async #renewLeases(): Promise<void> {
+    const { store, owner, clock, emit } = this.#deps;
+    // Attempts launched before the renewal: their claims committed before it read.
+    const before = [...this.#inFlight.entries()];
+    const held = new Set(await store.renewLeases(owner.id, clock.now() + LEASE_MS));
+    const stillRunning = ([executionId, flight]: [number, InFlight]) => this.#inFlight.get(executionId) === flight;
+    const lost = before.filter((entry) => !held.has(entry[1].attempt.claim.runId) && stillRunning(entry));
+    if (lost.length === 0) return;
+    const taskIds = [...new Set(lost.map(([, flight]) => flight.attempt.claim.task.id))];
+    const gone = new Set<number>();
+    for (const id of taskIds) if ((await store.getTask(id)) === undefined) gone.add(id);
+    // A local removeTask may have cancelled some meanwhile, and announced its removal.
+    const cancelled = lost.filter(stillRunning).map(([, flight]) => flight.attempt);
+    for (const id of new Set(cancelled.map((attempt) => attempt.claim.task.id))) {
+      if (gone.has(id)) emit('task:removed', id);
+    }
+    for (const attempt of cancelled) cancel(attempt);
   }
 
   /** Tells the file which handlers this scheduler takes: now and then, or when they change. */
@@ -436,6 +456,12 @@ export class Loop {
     this.#unwatch = undefined;
     this.#timer = this.#heartbeat = undefined;
   }
+}
+
+/** Aborts an attempt whose run was removed, and ends it `cancelled`. */
+function cancel(attempt: RunningAttempt): void {
+  attempt.abort(new TaskCancelledError());
+  attempt.end({ status: 'cancelled' });
 }
 
 let rss = { bytes: 0, at: Number.NEGATIVE_INFINITY };

@@ -163,7 +163,11 @@ export interface Store {
   completeRun(params: CompleteRunParams): Promise<boolean>;
   /** Running runs not owned by `ownerId`, or whose lease has lapsed. */
   runningRuns(): Promise<RunningRun[]>;
-  renewLeases(ownerId: string, until: number): Promise<void>;
+  /**
+   * Extends the leases of the runs `ownerId` holds; returns their ids. A run it
+   * believes it holds and that is missing was cancelled or taken over elsewhere.
+   */
+  renewLeases(ownerId: string, until: number): Promise<number[]>;
   /**
    * After the wall clock went back by `jumpMs`: retries and one-time delays come
    * due that much sooner (never before `now`), and `replan` pulls in periodic

@@ -307,14 +307,15 @@ export class PgStore implements Store {
     });
   }
 
-  renewLeases(ownerId: string, until: number): Promise<void> {
+  renewLeases(ownerId: string, until: number): Promise<number[]> {
     return this.#read(async (client) => {
-      await query(
+      const rows = await query<{ id: number }>(
         client,
-        "UPDATE background_tasks.runs SET lease_expires_at = $2 WHERE state = 'running' AND owner = $1",
+        "UPDATE background_tasks.runs SET lease_expires_at = $2 WHERE state = 'running' AND owner = $1 RETURNING id",
         [ownerId, until],
         'bt_renew_leases',
       );
+      return rows.map((row) => row.id);
     });
   }
 

@@ -280,13 +280,16 @@ export class SqliteStore implements Store {
     return this.#read(() => this.#q.runningRuns.all().map(toRunningRun));
   }
 
-  renewLeases(ownerId: string, until: number): Promise<void> {
-    return this.#write((tx) => {
-      tx.update(runs)
+  renewLeases(ownerId: string, until: number): Promise<number[]> {
+    return this.#write((tx) =>
+      tx
+        .update(runs)
         .set({ leaseExpiresAt: until })
         .where(and(sql`${runs.state} = 'running'`, eq(runs.owner, ownerId)))
-        .run();
-    });
+        .returning({ id: runs.id })
+        .all()
+        .map((row) => row.id),
+    );
   }
 
   rebaseAfterClockJump(
