@@ -1,5 +1,5 @@
 import type { Clock, TimerHandle } from './clock.js';
-import { isIdle, whenIdle } from './store/in-flight.js';
+import { isIdle, trackOperations, whenIdle } from './store/in-flight.js';
 import type { SchedulerEventMap } from './events.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -22,6 +22,8 @@ export class FakeClock implements Clock {
 
   constructor(start: number | Date = Date.UTC(2026, 0, 1)) {
     this.#now = typeof start === 'number' ? start : start.getTime();
+    // So that advance() and settle() wait for a network store's round trips.
+    trackOperations();
   }
 
   now(): number {
