@@ -91,6 +91,7 @@ export class FakeClock implements Clock {
  * operations in flight (a PostgreSQL store's round trips) and what follows them.
  */
 export async function settle(rounds = 3): Promise<void> {
+  trackOperations();
   for (let i = 0; i < rounds; i++) {
     await new Promise<void>((resolve) => setImmediate(resolve));
     if (!isIdle()) {
