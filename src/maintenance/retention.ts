@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { ValidationError } from '../errors.js';
-import type { Store } from '../store/store.js';
+import type { HistoryStore } from '../store/store.js';
 import { describe, integerIn } from '../validate.js';
 
 /** How much execution history to keep. Both limits may be set; either one removes a row. */
@@ -39,7 +39,7 @@ const PRUNE_BATCHES_PER_PASS = 50;
  * yielding to the event loop between them. Returns how many rows went.
  */
 export async function pruneHistory(
-  store: Store,
+  store: HistoryStore,
   policy: NormalizedHistoryPolicy,
   now: number,
   logger: Logger,
@@ -57,4 +57,34 @@ export async function pruneHistory(
   }
   if (deleted > 0) logger.debug({ deleted }, 'pruned execution history');
   return deleted;
+}
+
+/** How often, at most, pruned space is handed back to the disk and the WAL trimmed. */
+const COMPACT_EVERY_MS = 60_000;
+
+/**
+ * Retention and compaction, at each heartbeat: keeps history within its policy,
+ * and now and then gives the freed space back to the disk.
+ */
+export class Retention {
+  readonly #store: HistoryStore;
+  readonly #policy: NormalizedHistoryPolicy;
+  readonly #logger: Logger;
+  #prunedSinceCompact = 0;
+  #lastCompact = Number.NEGATIVE_INFINITY;
+
+  constructor(store: HistoryStore, policy: NormalizedHistoryPolicy, logger: Logger) {
+    this.#store = store;
+    this.#policy = policy;
+    this.#logger = logger;
+  }
+
+  async runOnce(now: number): Promise<void> {
+    this.#prunedSinceCompact += await pruneHistory(this.#store, this.#policy, now, this.#logger);
+    if (this.#prunedSinceCompact > 0 && now - this.#lastCompact >= COMPACT_EVERY_MS) {
+      await this.#store.compact();
+      this.#prunedSinceCompact = 0;
+      this.#lastCompact = now;
+    }
+  }
 }

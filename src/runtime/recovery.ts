@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Store } from '../store/store.js';
+import type { LeaseStore } from '../store/store.js';
 import { decide } from './outcome.js';
 import { isOwnerGone } from './owner.js';
 
@@ -8,7 +8,7 @@ import { isOwnerGone } from './owner.js';
  * again with the same attempt number. The write is guarded by the old owner, so
  * an owner that was only slow, and finished meanwhile, keeps its record.
  */
-export async function recoverAbandonedRuns(store: Store, now: number, logger: Logger): Promise<number> {
+export async function recoverAbandonedRuns(store: LeaseStore, now: number, logger: Logger): Promise<number> {
   let recovered = 0;
   for (const run of await store.runningRuns()) {
     if (!isOwnerGone(run.owner, run.leaseExpiresAt, now)) continue;

@@ -132,12 +132,8 @@ export interface ClaimParams {
   leaseUntil: number;
 }
 
-/**
- * Everything the scheduler asks of its database. Each method is one transaction,
- * so a crash leaves either all of it or none. Methods are async so that a store
- * on a network database fits the same shape.
- */
-export interface Store {
+/** Tasks and what makes their runs: the public API's writes and reads of tasks. */
+export interface TaskStore {
   /**
    * Adds tasks in one transaction; a task with a known key updates that task in
    * place, keeping its trigger state and history.
@@ -152,6 +148,10 @@ export interface Store {
   enqueueRun(taskId: number, now: number): Promise<boolean>;
   /** Stores one run per task listening to `name`; returns how many. */
   fireEvent(name: string, payloadJson: string | null, now: number): Promise<number>;
+}
+
+/** What the producer needs: the wake, and a nudge when another connection stored work. */
+export interface WakeStore {
   /**
    * One wake of the loop, in one transaction: records the ends of attempts, turns
    * due trigger fires into runs (`plan` decides what each due trigger makes; fires
@@ -159,15 +159,29 @@ export interface Store {
    * (one per task, none of a task already running), writing their executions.
    */
   cycle(params: CycleParams): Promise<CycleResult>;
+  /**
+   * Calls `onChange` when another connection (another process or node, the CLI)
+   * may have stored work; returns a function that stops watching.
+   */
+  watchOthers(onChange: () => void): () => void;
+}
+
+/** What leases and recovery need: the runs held, their renewal, and a guarded end. */
+export interface LeaseStore {
   /** Records an attempt's end and the run's fate, if the run is still running under `owner`. */
   completeRun(params: CompleteRunParams): Promise<boolean>;
-  /** Running runs not owned by `ownerId`, or whose lease has lapsed. */
+  /** Every running run, with its owner and lease: recovery decides whose owner is gone. */
   runningRuns(): Promise<RunningRun[]>;
   /**
    * Extends the leases of the runs `ownerId` holds; returns their ids. A run it
    * believes it holds and that is missing was cancelled or taken over elsewhere.
    */
   renewLeases(ownerId: string, until: number): Promise<number[]>;
+  getTask: TaskStore['getTask'];
+}
+
+/** What the clock watch needs. */
+export interface ClockStore {
   /**
    * After the wall clock went back by `jumpMs`: retries and one-time delays come
    * due that much sooner (never before `now`), and `replan` pulls in periodic
@@ -180,8 +194,10 @@ export interface Store {
   ): Promise<number>;
   /** The latest wall-clock time recorded by any scheduler on this database, or null if none. */
   latestRecordedTime(): Promise<number | null>;
-  /** Handlers of ready runs that none of `handlers` can take. */
-  unservedHandlers(now: number, handlers: string[]): Promise<string[]>;
+}
+
+/** Execution history: reading it, and keeping it within its policy. */
+export interface HistoryStore {
   executions(filter: Required<Pick<ExecutionFilter, 'limit'>> & Omit<ExecutionFilter, 'limit'>): Promise<Execution[]>;
   /**
    * Deletes up to `limit` ended executions that ended before `endedBefore`, or are
@@ -190,11 +206,21 @@ export interface Store {
   pruneExecutions(params: { endedBefore: number | null; keepLast: number | null; limit: number }): Promise<number>;
   /** Gives freed pages back to the file system and trims the write-ahead log. */
   compact(): Promise<void>;
+}
+
+/** The schedulers that run on the database. */
+export interface RegistryStore {
   /** Records, or refreshes, a scheduler that runs, with the handlers it can take. */
   saveScheduler(owner: Owner, handlers: string[], now: number): Promise<void>;
   /** Forgets a scheduler that stopped, and any not seen since `staleBefore`. */
   removeScheduler(ownerId: string, staleBefore: number): Promise<void>;
   schedulers(): Promise<SchedulerInfo[]>;
+}
+
+/** Operators' questions (explain, the CLI, doctor, the unserved report). */
+export interface OperatorStore {
+  /** Handlers of ready runs that none of `handlers` can take. */
+  unservedHandlers(now: number, handlers: string[]): Promise<string[]>;
   /** The pending and running runs of one task, or (without an id) the first `limit` ready at `now`. */
   runs(params: { taskId?: number; readyAt?: number; limit: number }): Promise<RunInfo[]>;
   inspect(): Promise<DatabaseInfo>;
@@ -203,11 +229,10 @@ export interface Store {
   taskIdByKey(key: string): Promise<number | undefined>;
   /** Per task: executions recorded, how many succeeded and failed, and the latest status. */
   taskCounts(taskIds: number[]): Promise<Map<number, TaskCounts>>;
-  /**
-   * Calls `onChange` when another connection (another process or node, the CLI)
-   * may have stored work; returns a function that stops watching.
-   */
-  watchOthers(onChange: () => void): () => void;
+}
+
+/** Opening, health and closing. */
+export interface LifecycleStore {
   /** Resolves once the database is open and migrated (a network database opens in the background). */
   opened(): Promise<void>;
   /** A clock the store's database agrees on, used when the application gives none. */
@@ -216,3 +241,13 @@ export interface Store {
   checkHealth(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * Everything the scheduler asks of its database, as roles: each part of the
+ * runtime depends on the roles it uses. Methods are async so that a store on a
+ * network database fits the same shape; each writing method is one transaction
+ * (on PostgreSQL, `cycle` and the task writes; reads may take several statements),
+ * so a crash leaves either all of it or none.
+ */
+export interface Store
+  extends TaskStore, WakeStore, LeaseStore, ClockStore, HistoryStore, RegistryStore, OperatorStore, LifecycleStore {}

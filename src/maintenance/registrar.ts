@@ -1,0 +1,35 @@
+import type { Handler } from '../runtime/executor.js';
+import { REGISTRATION_REFRESH_MS } from '../runtime/registration.js';
+import type { Owner, RegistryStore } from '../store/store.js';
+
+/**
+ * Registration: tells the database which handlers this scheduler takes (the
+ * `schedulers` table, read by the CLI and by explain), now and then, and at once
+ * when the handlers change.
+ */
+export class Registrar {
+  readonly #store: RegistryStore;
+  readonly #owner: Owner;
+  readonly #handlers: ReadonlyMap<string, Handler>;
+  #registered = '';
+  #registeredAt = Number.NEGATIVE_INFINITY;
+
+  constructor(store: RegistryStore, owner: Owner, handlers: ReadonlyMap<string, Handler>) {
+    this.#store = store;
+    this.#owner = owner;
+    this.#handlers = handlers;
+  }
+
+  /** Registers again at the next run, whatever changed: for a start. */
+  reset(): void {
+    this.#registeredAt = Number.NEGATIVE_INFINITY;
+  }
+
+  async runOnce(now: number): Promise<void> {
+    const names = [...this.#handlers.keys()].sort().join('\n');
+    if (names === this.#registered && now - this.#registeredAt < REGISTRATION_REFRESH_MS) return;
+    await this.#store.saveScheduler(this.#owner, [...this.#handlers.keys()], now);
+    this.#registered = names;
+    this.#registeredAt = now;
+  }
+}
