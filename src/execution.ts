@@ -1,9 +1,8 @@
 import type { JsonValue } from './json.js';
 
-export type ExecutionStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'cancelled';
+import type { ExecutionStatus, RunReason } from './values.js';
 
-/** What made a run: a trigger kind, or `manual` for `runNow`. Retries keep the reason of their run. */
-export type RunReason = 'interval' | 'cron' | 'event' | 'once' | 'manual';
+export type { ExecutionStatus, RunReason } from './values.js';
 
 export interface FiredEvent {
   name: string;

@@ -1,5 +1,6 @@
 import { ValidationError } from './errors.js';
 import { integerIn, MAX_TIMER_MS, oneOf } from './validate.js';
+import { BACKOFFS, type Backoff } from './values.js';
 
 export interface RetryPolicy {
   /** Retries after the first attempt fails; 0 means none. */
@@ -7,7 +8,7 @@ export interface RetryPolicy {
   /** Wait (ms) after a failure before the next attempt. */
   delay: number;
   /** `'exponential'` doubles the delay after each failure. Default `'fixed'`. */
-  backoff?: 'fixed' | 'exponential';
+  backoff?: Backoff;
   /** Cap on the grown delay (ms). Default: no cap beyond the timer limit. */
   maxDelay?: number;
 }
@@ -22,7 +23,7 @@ export function normalizeRetryPolicy(policy: unknown, field = 'retryPolicy'): No
   const p = policy as Record<string, unknown>;
   const maxRetries = integerIn(p.maxRetries, `${field}.maxRetries`, 0, MAX_RETRIES_LIMIT);
   const delay = integerIn(p.delay ?? 0, `${field}.delay`, 0, MAX_TIMER_MS);
-  const backoff = oneOf(p.backoff ?? 'fixed', `${field}.backoff`, ['fixed', 'exponential'] as const);
+  const backoff = oneOf(p.backoff ?? 'fixed', `${field}.backoff`, BACKOFFS);
   const maxDelay = p.maxDelay === undefined ? null : integerIn(p.maxDelay, `${field}.maxDelay`, delay, MAX_TIMER_MS);
   return { maxRetries, delay, backoff, maxDelay };
 }

@@ -13,15 +13,15 @@ import { Loop } from './runtime/loop.js';
 import { Telemetry } from './runtime/telemetry.js';
 import { createOwner } from './runtime/owner.js';
 import { liveHandlers } from './runtime/registration.js';
+import { openStore } from './open-store.js';
 import type { Durability } from './store/sqlite/open.js';
-import { isPostgresUrl, type PgPool } from './store/postgres/connection.js';
-import { PgStore } from './store/postgres/store.js';
-import { SqliteStore } from './store/sqlite/store.js';
+import type { PgPool } from './store/postgres/connection.js';
 import type { Store } from './store/store.js';
 import { validateDefinition, type NewTask, type NewTaskWithSchedule, type Task, type TaskDefinition } from './task.js';
 import { MAX_EVENT_NAME_LENGTH } from './triggers/event.js';
 import { initialState } from './triggers/schedule.js';
 import { describe, integerIn, nonEmptyString, oneOf } from './validate.js';
+import { EXECUTION_STATUSES } from './values.js';
 
 export interface SchedulerOptions {
   /**
@@ -59,7 +59,6 @@ export interface StopOptions {
 const DEFAULT_STOP_TIMEOUT_MS = 5_000;
 const MAX_RUNNING_LIMIT = 10_000;
 const MAX_PAGE = 10_000;
-const STATUSES = ['running', 'succeeded', 'failed', 'interrupted', 'cancelled'] as const;
 
 /**
  * The seed's scheduler, durable: tasks, triggers, pending runs and history live
@@ -82,28 +81,10 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     if (options === null || typeof options !== 'object') {
       throw new ValidationError('options', `must be an object, got ${describe(options)}`);
     }
-    const database = databaseOption(options.database);
     const maxRunningTasks = integerIn(options.maxRunningTasks ?? 4, 'maxRunningTasks', 1, MAX_RUNNING_LIMIT);
-    const durability = oneOf(options.durability ?? 'full', 'durability', ['full', 'normal'] as const);
     this.#logger = options.logger ?? pino({ name: 'background-tasks', level: 'warn' });
     const history = normalizeHistoryPolicy(options.history);
-    const busyTimeout = integerIn(options.busyTimeout ?? 5000, 'busyTimeout', 0, 2 ** 31 - 1);
-    const maxDatabaseSize =
-      options.maxDatabaseSize === undefined
-        ? undefined
-        : integerIn(options.maxDatabaseSize, 'maxDatabaseSize', 64 * 1024, Number.MAX_SAFE_INTEGER);
-    if (database.kind === 'postgres') {
-      if (maxDatabaseSize !== undefined) {
-        throw new ValidationError('maxDatabaseSize', 'applies to SQLite files only; PostgreSQL has its own quotas');
-      }
-      this.#store = new PgStore(database.target, { durability, lockTimeout: busyTimeout });
-    } else {
-      this.#store = new SqliteStore(database.path, {
-        durability,
-        busyTimeout,
-        ...(maxDatabaseSize === undefined ? {} : { maxDatabaseSize }),
-      });
-    }
+    this.#store = openStore(options);
     this.#clock = options.clock ?? this.#store.agreedClock ?? systemClock;
     this.#maxRunningTasks = maxRunningTasks;
     this.#adds = new Batcher((tasks) => this.#store.addTasks(tasks, this.#clock.now()));
@@ -264,7 +245,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
       ...(filter.taskId === undefined
         ? {}
         : { taskId: integerIn(filter.taskId, 'taskId', 1, Number.MAX_SAFE_INTEGER) }),
-      ...(filter.status === undefined ? {} : { status: oneOf(filter.status, 'status', STATUSES) }),
+      ...(filter.status === undefined ? {} : { status: oneOf(filter.status, 'status', EXECUTION_STATUSES) }),
       ...(filter.since === undefined ? {} : { since: integerIn(filter.since, 'since', 0, Number.MAX_SAFE_INTEGER) }),
       ...(filter.beforeId === undefined
         ? {}
@@ -312,20 +293,4 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   #assertOpen(): void {
     if (this.#closed) throw new SchedulerClosedError();
   }
-}
-
-/** Which store `database` names: a PostgreSQL URL or pool, or else a SQLite file. */
-function databaseOption(
-  database: unknown,
-): { kind: 'postgres'; target: string | PgPool } | { kind: 'sqlite'; path: string } {
-  if (database !== null && typeof database === 'object') {
-    const pool = database as Partial<PgPool>;
-    if (typeof pool.connect === 'function' && typeof pool.query === 'function') {
-      return { kind: 'postgres', target: database as PgPool };
-    }
-    throw new ValidationError('database', 'must be a file path, a postgres:// URL or a pg Pool');
-  }
-  const text = nonEmptyString(database, 'database', 4096);
-  if (isPostgresUrl(text)) return { kind: 'postgres', target: text };
-  return { kind: 'sqlite', path: text };
 }

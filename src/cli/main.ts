@@ -4,28 +4,26 @@ import { systemClock } from '../clock.js';
 import { BackgroundTasksError, TaskNotFoundError, ValidationError } from '../errors.js';
 import type { Execution, ExecutionStatus } from '../execution.js';
 import { explain } from '../explain.js';
-import { toJson } from '../json.js';
 import { isOwnerGone } from '../runtime/owner.js';
 import { liveHandlers } from '../runtime/registration.js';
 import { isPostgresUrl } from '../store/postgres/connection.js';
+import { EXECUTION_STATUSES } from '../values.js';
 import { PgStore } from '../store/postgres/store.js';
 import { SqliteStore } from '../store/sqlite/store.js';
 import type { Store } from '../store/store.js';
+import { NoFileError, NoTaskError, UsageError } from './context.js';
 import { describeTrigger, formatDuration, formatTime, parseDuration, percentile, table } from './format.js';
+import { steeringCommands } from './steer.js';
 
 /** Exit codes: 0 done; 1 the database refused or is unhealthy; 2 bad usage; 3 no such task; 4 no such file. */
 export const EXIT = { ok: 0, database: 1, usage: 2, notFound: 3, noFile: 4 } as const;
-
-class UsageError extends Error {}
-class NoFileError extends Error {}
-class NoTaskError extends Error {}
 
 interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
 }
 
-const STATUSES: ExecutionStatus[] = ['running', 'succeeded', 'failed', 'interrupted', 'cancelled'];
+const STATUSES = EXECUTION_STATUSES;
 
 export async function main(argv: string[], io: Io = { out: console.log, err: console.error }): Promise<number> {
   let stores: Store[] = [];
@@ -246,68 +244,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       );
     });
 
-  const steer = (name: string, description: string, act: (store: Store, id: number, now: number) => Promise<unknown>) =>
-    program
-      .command(name)
-      .argument('<task>', 'task id or key')
-      .description(description)
-      .action(async (ref: string) => {
-        const store = await open();
-        const task = await resolveTask(store, ref);
-        await act(store, task.id, clockNow());
-        print(
-          { taskId: task.id, done: name },
-          () => `${name}: task ${task.id} (${task.name}) — the running scheduler acts on it at its next wake`,
-        );
-      });
-  steer('run-now', 'queue a run now', (store, id, now) => store.enqueueRun(id, now));
-  steer('pause', 'hold the task: its runs wait', (store, id, now) => store.setPaused(id, true, now));
-  steer('resume', 'release a paused task', (store, id, now) => store.setPaused(id, false, now));
-  steer('remove', 'remove the task and its pending runs (history stays)', (store, id, now) =>
-    store.removeTask(id, now),
-  );
-
-  program
-    .command('fire')
-    .argument('<event>', 'event name')
-    .option('--payload <json>', 'the payload, as JSON')
-    .description('fire an event: each listening task gets one run')
-    .action(async (event: string, options: { payload?: string }) => {
-      let payload: unknown;
-      try {
-        payload = options.payload === undefined ? undefined : JSON.parse(options.payload);
-      } catch {
-        throw new UsageError(`--payload: not valid JSON: ${options.payload}`);
-      }
-      const store = await open();
-      const runs = await store.fireEvent(event, payload === undefined ? null : toJson(payload, 'payload'), clockNow());
-      print({ event, runs }, () => `fired ${event}: ${runs} run(s) queued`);
-    });
-
-  program
-    .command('prune')
-    .description('delete old execution history now')
-    .option('--older-than <duration>', 'executions that started longer ago (e.g. 30d)')
-    .option('--keep-last <n>', 'keep only the newest n of each task', positiveInt('--keep-last'))
-    .action(async (options: { olderThan?: string; keepLast?: number }) => {
-      const maxAge = options.olderThan === undefined ? null : parseDuration(options.olderThan);
-      if (maxAge === null && options.olderThan !== undefined)
-        throw new UsageError(`--older-than: expected a duration like 30d, got "${options.olderThan}"`);
-      if (maxAge === null && options.keepLast === undefined)
-        throw new UsageError('prune: give --older-than, --keep-last or both');
-      const store = await open();
-      let deleted = 0;
-      for (let n = -1; n !== 0;) {
-        n = await store.pruneExecutions({
-          endedBefore: maxAge === null ? null : clockNow() - maxAge,
-          keepLast: options.keepLast ?? null,
-          limit: 1000,
-        });
-        deleted += n;
-      }
-      await store.compact();
-      print({ deleted }, () => `deleted ${deleted} execution(s)`);
-    });
+  steeringCommands(program, { open, print, resolveTask, clockNow, positiveInt });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

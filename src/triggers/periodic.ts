@@ -1,5 +1,6 @@
 import { ValidationError } from '../errors.js';
 import { integerIn, oneOf } from '../validate.js';
+import { MISFIRE_POLICIES } from '../values.js';
 import { validateCron } from './cron.js';
 import { nextSlot } from './schedule.js';
 import { DEFAULT_MAX_CATCH_UP, MAX_CATCH_UP_LIMIT, type Misfire, type PeriodicSpec } from './spec.js';
@@ -57,7 +58,7 @@ export function periodicSpec(options: PeriodicTriggerOptions, field: string): Pe
     throw new ValidationError(field, 'needs exactly one of `interval` (ms) or `cron`');
   }
   const jitter = integerIn(options.jitter ?? 0, `${field}.jitter`, 0, MAX_INTERVAL_MS);
-  const misfire = oneOf(options.misfire ?? 'once', `${field}.misfire`, ['once', 'skip', 'all'] as const);
+  const misfire = oneOf(options.misfire ?? 'once', `${field}.misfire`, MISFIRE_POLICIES);
   const maxCatchUp = integerIn(
     options.maxCatchUp ?? DEFAULT_MAX_CATCH_UP,
     `${field}.maxCatchUp`,

@@ -1,5 +1,7 @@
 /** What happens to periodic slots that passed while no scheduler ran. */
-export type Misfire = 'once' | 'skip' | 'all';
+import type { Misfire } from '../values.js';
+
+export type { Misfire } from '../values.js';
 
 /** The stored form of a trigger: plain data, one variant per kind. */
 export type TriggerSpec =

@@ -1,5 +1,13 @@
 import { sql } from 'drizzle-orm';
 import { bigint, boolean, index, integer, pgSchema, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import {
+  BACKOFFS,
+  EXECUTION_STATUSES,
+  MISFIRE_POLICIES,
+  RUN_REASONS,
+  RUN_STATES,
+  TRIGGER_KINDS,
+} from '../../values.js';
 
 // The same tables as on SQLite, in a schema of their own so that they sit beside
 // an application's tables without clashing: operators query
@@ -26,7 +34,7 @@ export const tasks = schema.table(
     timeoutMs: ms('timeout_ms'),
     maxRetries: integer('max_retries'),
     retryDelayMs: ms('retry_delay_ms'),
-    retryBackoff: text('retry_backoff', { enum: ['fixed', 'exponential'] }),
+    retryBackoff: text('retry_backoff', { enum: BACKOFFS }),
     retryMaxDelayMs: ms('retry_max_delay_ms'),
     paused: boolean('paused').notNull().default(false),
     // The run this task is running, anywhere in the fleet. A claim sets it under the
@@ -45,12 +53,12 @@ export const triggers = schema.table(
     taskId: bigint('task_id', { mode: 'number' })
       .notNull()
       .references(() => tasks.id, { onDelete: 'cascade' }),
-    kind: text('kind', { enum: ['interval', 'cron', 'event', 'once'] }).notNull(),
+    kind: text('kind', { enum: TRIGGER_KINDS }).notNull(),
     intervalMs: ms('interval_ms'),
     cron: text('cron'),
     timezone: text('timezone'),
     jitterMs: ms('jitter_ms').notNull().default(0),
-    misfire: text('misfire', { enum: ['once', 'skip', 'all'] }),
+    misfire: text('misfire', { enum: MISFIRE_POLICIES }),
     maxCatchUp: integer('max_catch_up'),
     eventName: text('event_name'),
     delayMs: ms('delay_ms'),
@@ -85,10 +93,10 @@ export const runs = schema.table(
     // The slot a periodic or one-time fire was made for. Unique per trigger: however
     // many nodes fire a trigger at once, a slot becomes one run.
     slotAt: ms('slot_at'),
-    reason: text('reason', { enum: ['interval', 'cron', 'event', 'once', 'manual'] }).notNull(),
+    reason: text('reason', { enum: RUN_REASONS }).notNull(),
     eventName: text('event_name'),
     eventPayload: text('event_payload'),
-    state: text('state', { enum: ['waiting', 'running'] }).notNull(),
+    state: text('state', { enum: RUN_STATES }).notNull(),
     priority: integer('priority').notNull(),
     dueAt: ms('due_at').notNull(),
     attempt: integer('attempt').notNull().default(1),
@@ -125,9 +133,9 @@ export const executions = schema.table(
     runId: bigint('run_id', { mode: 'number' }).notNull(),
     attempt: integer('attempt').notNull(),
     status: text('status', {
-      enum: ['running', 'succeeded', 'failed', 'interrupted', 'cancelled'],
+      enum: EXECUTION_STATUSES,
     }).notNull(),
-    reason: text('reason', { enum: ['interval', 'cron', 'event', 'once', 'manual'] }).notNull(),
+    reason: text('reason', { enum: RUN_REASONS }).notNull(),
     eventName: text('event_name'),
     eventPayload: text('event_payload'),
     scheduledAt: ms('scheduled_at').notNull(),

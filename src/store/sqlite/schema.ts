@@ -1,5 +1,13 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import {
+  BACKOFFS,
+  EXECUTION_STATUSES,
+  MISFIRE_POLICIES,
+  RUN_REASONS,
+  RUN_STATES,
+  TRIGGER_KINDS,
+} from '../../values.js';
 
 // Every time column holds UTC epoch milliseconds. AUTOINCREMENT keeps ids growing:
 // SQLite never hands out an id again, even after the newest row is deleted.
@@ -20,7 +28,7 @@ export const tasks = sqliteTable(
     timeoutMs: integer('timeout_ms'),
     maxRetries: integer('max_retries'),
     retryDelayMs: integer('retry_delay_ms'),
-    retryBackoff: text('retry_backoff', { enum: ['fixed', 'exponential'] }),
+    retryBackoff: text('retry_backoff', { enum: BACKOFFS }),
     retryMaxDelayMs: integer('retry_max_delay_ms'),
     paused: integer('paused', { mode: 'boolean' }).notNull().default(false),
     createdAt: integer('created_at').notNull(),
@@ -36,12 +44,12 @@ export const triggers = sqliteTable(
     taskId: integer('task_id')
       .notNull()
       .references(() => tasks.id, { onDelete: 'cascade' }),
-    kind: text('kind', { enum: ['interval', 'cron', 'event', 'once'] }).notNull(),
+    kind: text('kind', { enum: TRIGGER_KINDS }).notNull(),
     intervalMs: integer('interval_ms'),
     cron: text('cron'),
     timezone: text('timezone'),
     jitterMs: integer('jitter_ms').notNull().default(0),
-    misfire: text('misfire', { enum: ['once', 'skip', 'all'] }),
+    misfire: text('misfire', { enum: MISFIRE_POLICIES }),
     maxCatchUp: integer('max_catch_up'),
     eventName: text('event_name'),
     // A one-time trigger's definition: one of the two is set.
@@ -82,10 +90,10 @@ export const runs = sqliteTable(
       .notNull()
       .references(() => tasks.id, { onDelete: 'cascade' }),
     triggerId: integer('trigger_id'),
-    reason: text('reason', { enum: ['interval', 'cron', 'event', 'once', 'manual'] }).notNull(),
+    reason: text('reason', { enum: RUN_REASONS }).notNull(),
     eventName: text('event_name'),
     eventPayload: text('event_payload'),
-    state: text('state', { enum: ['waiting', 'running'] }).notNull(),
+    state: text('state', { enum: RUN_STATES }).notNull(),
     // The task's priority, copied so that one index yields ready runs in claim order.
     priority: integer('priority').notNull(),
     dueAt: integer('due_at').notNull(),
@@ -128,9 +136,9 @@ export const executions = sqliteTable(
     runId: integer('run_id').notNull(),
     attempt: integer('attempt').notNull(),
     status: text('status', {
-      enum: ['running', 'succeeded', 'failed', 'interrupted', 'cancelled'],
+      enum: EXECUTION_STATUSES,
     }).notNull(),
-    reason: text('reason', { enum: ['interval', 'cron', 'event', 'once', 'manual'] }).notNull(),
+    reason: text('reason', { enum: RUN_REASONS }).notNull(),
     eventName: text('event_name'),
     eventPayload: text('event_payload'),
     scheduledAt: integer('scheduled_at').notNull(),

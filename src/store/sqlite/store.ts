@@ -1,8 +1,8 @@
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { DatabaseError, toDatabaseError } from '../../errors.js';
-import type { Execution, ExecutionFilter, ExecutionStatus } from '../../execution.js';
+import type { Execution, ExecutionFilter } from '../../execution.js';
 import type { NewTaskWithSchedule, Task } from '../../task.js';
 import type { TriggerState } from '../../triggers/schedule.js';
 import type {
@@ -19,22 +19,31 @@ import type {
   TaskCounts,
 } from '../store.js';
 import { openSqlite, type OpenOptions, type SqliteDb } from './open.js';
-import {
-  newTriggerRow,
-  specKey,
-  specOf,
-  taskDefinition,
-  toExecution,
-  toRunningRun,
-  toTask,
-  triggerInsertValues,
-  triggerState,
-  type TaskRow,
-  type TriggerRow,
-} from '../rows.js';
-import { executions, runs, schedulers, tasks, triggers } from './schema.js';
+import { toRunningRun } from '../rows.js';
+import { runs } from './schema.js';
 import { claim, complete, fireDue, nextWake } from './cycle.js';
 import { prepareStatements, type Statements } from './statements.js';
+import {
+  executionsOf,
+  inspect,
+  pruneCandidates,
+  removeScheduler,
+  runsOf,
+  saveScheduler,
+  schedulersOf,
+  taskCounts,
+  unservedHandlers,
+} from './history.js';
+import {
+  addTask,
+  enqueueRun,
+  fireEvent,
+  listTasks,
+  readTask,
+  rebaseAfterClockJump,
+  removeTask,
+  setPaused,
+} from './tasks.js';
 
 /** Tries of a write transaction that finds the database locked beyond the busy timeout. */
 const BUSY_ATTEMPTS = 3;
@@ -95,7 +104,8 @@ export class SqliteStore implements Store {
     }
   }
 
-  #read<T>(fn: (db: SqliteDb) => T): Promise<T> {
+  /** Runs `fn` outside a write transaction: reads, and pragmas that manage the file. */
+  #direct<T>(fn: (db: SqliteDb) => T): Promise<T> {
     try {
       return Promise.resolve(fn(this.#db));
     } catch (err) {
@@ -104,152 +114,31 @@ export class SqliteStore implements Store {
   }
 
   addTasks(batch: NewTaskWithSchedule[], now: number): Promise<{ task: Task; created: boolean }[]> {
-    return this.#write((db) => batch.map((task) => this.#addTask(db, task, now)));
-  }
-
-  #addTask(db: SqliteDb, task: NewTaskWithSchedule, now: number): { task: Task; created: boolean } {
-    const q = this.#q;
-    const definition = taskDefinition(task, now);
-    const existing = task.key === null ? undefined : q.taskIdByKey.get(task.key);
-    if (existing !== undefined) {
-      db.update(tasks).set(definition).where(eq(tasks.id, existing)).run();
-      db.update(runs).set({ priority: task.priority }).where(eq(runs.taskId, existing)).run();
-      this.#syncTriggers(db, existing, task.triggers, task.priority, now);
-      return { task: readTask(db, existing)!, created: false };
-    }
-    const row: TaskRow = { ...definition, id: 0, key: task.key, paused: task.paused, createdAt: now };
-    row.id = Number(
-      q.insertTask.run(
-        row.key,
-        row.name,
-        row.handler,
-        row.module,
-        row.memoryLimitMb,
-        row.description,
-        row.args,
-        row.priority,
-        row.timeoutMs,
-        row.maxRetries,
-        row.retryDelayMs,
-        row.retryBackoff,
-        row.retryMaxDelayMs,
-        row.paused ? 1 : 0,
-        now,
-        now,
-      ).lastInsertRowid,
-    );
-    // Built from what was written rather than read back: a bulk load stays one insert per row.
-    const triggerRows = task.triggers.map((state) => this.#insertTrigger(row.id, state, task.priority, now));
-    return { task: toTask(row, triggerRows), created: true };
-  }
-
-  /** A one-time trigger already due becomes a run at once, rather than at the next wake. */
-  #insertTrigger(taskId: number, state: TriggerState, priority: number, now: number): TriggerRow {
-    const { row, firesAt } = newTriggerRow(taskId, state, now);
-    row.id = Number(this.#q.insertTrigger.run(...triggerInsertValues(row)).lastInsertRowid);
-    if (firesAt !== null) this.#q.insertRun.run(taskId, row.id, 'once', null, null, priority, firesAt, now);
-    return row;
-  }
-
-  /** On a keyed update, triggers that are unchanged keep their schedule and counters. */
-  #syncTriggers(db: SqliteDb, taskId: number, wanted: TriggerState[], priority: number, now: number): void {
-    const existing = db.select().from(triggers).where(eq(triggers.taskId, taskId)).orderBy(asc(triggers.id)).all();
-    const unmatched = [...existing];
-    for (const state of wanted) {
-      const key = specKey(state.spec);
-      const i = unmatched.findIndex((row) => specKey(specOf(row)) === key);
-      if (i >= 0) unmatched.splice(i, 1);
-      else this.#insertTrigger(taskId, state, priority, now);
-    }
-    for (const row of unmatched) db.delete(triggers).where(eq(triggers.id, row.id)).run();
+    return this.#write((db) => batch.map((task) => addTask(db, this.#q, task, now)));
   }
 
   getTask(id: number): Promise<Task | undefined> {
-    return this.#read((db) => readTask(db, id));
+    return this.#direct((db) => readTask(db, id));
   }
 
-  listTasks({ limit, afterId }: { limit: number; afterId: number }): Promise<Task[]> {
-    return this.#read((db) => {
-      const rows = db
-        .select()
-        .from(tasks)
-        .where(sql`${tasks.id} > ${afterId}`)
-        .orderBy(asc(tasks.id))
-        .limit(limit)
-        .all();
-      if (rows.length === 0) return [];
-      const triggerRows = db
-        .select()
-        .from(triggers)
-        .where(
-          inArray(
-            triggers.taskId,
-            rows.map((row) => row.id),
-          ),
-        )
-        .orderBy(asc(triggers.id))
-        .all();
-      return rows.map((row) =>
-        toTask(
-          row,
-          triggerRows.filter((t) => t.taskId === row.id),
-        ),
-      );
-    });
+  listTasks(page: { limit: number; afterId: number }): Promise<Task[]> {
+    return this.#direct((db) => listTasks(db, page));
   }
 
   removeTask(id: number, now: number): Promise<boolean> {
-    return this.#write((db) => {
-      db.update(executions)
-        .set({
-          status: 'cancelled',
-          endedAt: now,
-          durationMs: sql`${now} - ${executions.startedAt}`,
-          error: 'task removed',
-        })
-        .where(
-          and(
-            eq(executions.status, 'running'),
-            sql`${executions.id} IN (SELECT execution_id FROM runs WHERE task_id = ${id} AND state = 'running')`,
-          ),
-        )
-        .run();
-      return db.delete(tasks).where(eq(tasks.id, id)).run().changes > 0;
-    });
+    return this.#write((db) => removeTask(db, id, now));
   }
 
   setPaused(id: number, paused: boolean, now: number): Promise<boolean> {
-    return this.#write(
-      (db) => db.update(tasks).set({ paused, updatedAt: now }).where(eq(tasks.id, id)).run().changes > 0,
-    );
+    return this.#write((db) => setPaused(db, id, paused, now));
   }
 
   enqueueRun(taskId: number, now: number): Promise<boolean> {
-    return this.#write((db) => {
-      const task = db.select({ priority: tasks.priority }).from(tasks).where(eq(tasks.id, taskId)).get();
-      if (!task) return false;
-      db.insert(runs)
-        .values({ taskId, reason: 'manual', state: 'waiting', priority: task.priority, dueAt: now, createdAt: now })
-        .run();
-      return true;
-    });
+    return this.#write((db) => enqueueRun(db, taskId, now));
   }
 
   fireEvent(name: string, payloadJson: string | null, now: number): Promise<number> {
-    return this.#write((db) => {
-      // One run per listening task, even if it listens to the event twice.
-      const inserted = db.run(sql`
-        INSERT INTO runs (task_id, trigger_id, reason, event_name, event_payload, state, priority, due_at, created_at)
-        SELECT g.task_id, min(g.id), 'event', ${name}, ${payloadJson}, 'waiting', t.priority, ${now}, ${now}
-        FROM triggers g JOIN tasks t ON t.id = g.task_id
-        WHERE g.kind = 'event' AND g.event_name = ${name}
-        GROUP BY g.task_id ORDER BY g.task_id`);
-      db.update(triggers)
-        .set({ fireCount: sql`${triggers.fireCount} + 1`, lastFiredAt: now })
-        .where(and(eq(triggers.kind, 'event'), eq(triggers.eventName, name)))
-        .run();
-      return inserted.changes;
-    });
+    return this.#write((db) => fireEvent(db, name, payloadJson, now));
   }
 
   cycle(params: CycleParams): Promise<CycleResult> {
@@ -263,7 +152,7 @@ export class SqliteStore implements Store {
       q.anyTriggerDue.get(now) !== undefined ||
       (wantClaims && q.anyRunReady.get(now) !== undefined);
     const empty: FireResult = { runs: 0, broken: [] };
-    if (!work) return this.#read(() => ({ completed: [], fired: empty, claims: [], nextWakeAt: nextWake(q, now) }));
+    if (!work) return this.#direct(() => ({ completed: [], fired: empty, claims: [], nextWakeAt: nextWake(q, now) }));
     return this.#write(() => {
       const completed = completions.map((completion) => complete(q, completion));
       const fired = fireDue(q, now, params.plan, params.triggerLimit);
@@ -277,7 +166,7 @@ export class SqliteStore implements Store {
   }
 
   runningRuns(): Promise<RunningRun[]> {
-    return this.#read(() => this.#q.runningRuns.all().map(toRunningRun));
+    return this.#direct(() => this.#q.runningRuns.all().map(toRunningRun));
   }
 
   renewLeases(ownerId: string, until: number): Promise<number[]> {
@@ -297,43 +186,11 @@ export class SqliteStore implements Store {
     jumpMs: number,
     replan: (state: TriggerState) => TriggerState | null,
   ): Promise<number> {
-    return this.#write((tx) => {
-      let changed = 0;
-      // Only on a detected jump back, so a pass over future triggers is affordable.
-      const future = tx
-        .select()
-        .from(triggers)
-        .where(and(sql`${triggers.nextFireAt} > ${now}`, inArray(triggers.kind, ['interval', 'cron'])))
-        .all();
-      for (const row of future) {
-        const next = replan(triggerState(row));
-        if (next === null) continue;
-        tx.update(triggers)
-          .set({ anchorAt: next.anchorAt, nextSlotAt: next.nextSlotAt, nextFireAt: next.nextFireAt })
-          .where(eq(triggers.id, row.id))
-          .run();
-        changed++;
-      }
-      const sooner = (column: typeof runs.dueAt | typeof triggers.nextFireAt) =>
-        sql`max(${now}, ${column} - ${jumpMs})`;
-      changed += tx
-        .update(triggers)
-        .set({ nextSlotAt: sooner(triggers.nextFireAt), nextFireAt: sooner(triggers.nextFireAt) })
-        .where(
-          and(eq(triggers.kind, 'once'), sql`${triggers.delayMs} IS NOT NULL`, sql`${triggers.nextFireAt} > ${now}`),
-        )
-        .run().changes;
-      changed += tx
-        .update(runs)
-        .set({ dueAt: sooner(runs.dueAt) })
-        .where(and(sql`${runs.state} = 'waiting'`, sql`${runs.dueAt} > ${now}`))
-        .run().changes;
-      return changed;
-    });
+    return this.#write((db) => rebaseAfterClockJump(db, now, jumpMs, replan));
   }
 
   latestRecordedTime(): Promise<number | null> {
-    return this.#read(() => {
+    return this.#direct(() => {
       const row = this.#q.latestRecorded.get()!;
       const times = [row.execution, row.run, row.task].filter((t): t is number => t !== null);
       return times.length === 0 ? null : Math.max(...times);
@@ -341,55 +198,21 @@ export class SqliteStore implements Store {
   }
 
   unservedHandlers(now: number, handlers: string[]): Promise<string[]> {
-    return this.#read((db) =>
-      db
-        .all<{ handler: string }>(
-          sql`
-          SELECT DISTINCT t.handler FROM runs r JOIN tasks t ON t.id = r.task_id
-          WHERE r.state = 'waiting' AND r.due_at <= ${now}
-            AND t.module IS NULL
-            AND t.handler NOT IN (SELECT value FROM json_each(${JSON.stringify(handlers)}))
-          LIMIT 20`,
-        )
-        .map((row) => row.handler),
-    );
+    return this.#direct((db) => unservedHandlers(db, now, handlers));
   }
 
   executions(filter: ExecutionFilter & { limit: number }): Promise<Execution[]> {
-    return this.#read((db) =>
-      db
-        .select()
-        .from(executions)
-        .where(
-          and(
-            filter.taskId === undefined ? undefined : eq(executions.taskId, filter.taskId),
-            filter.status === undefined ? undefined : eq(executions.status, filter.status),
-            filter.beforeId === undefined ? undefined : sql`${executions.id} < ${filter.beforeId}`,
-            filter.since === undefined ? undefined : sql`${executions.startedAt} >= ${filter.since}`,
-          ),
-        )
-        .orderBy(desc(executions.id))
-        .limit(filter.limit)
-        .all()
-        .map(toExecution),
-    );
+    return this.#direct((db) => executionsOf(db, filter));
   }
 
-  async pruneExecutions({
-    endedBefore,
-    keepLast,
-    limit,
-  }: {
+  async pruneExecutions(params: {
     endedBefore: number | null;
     keepLast: number | null;
     limit: number;
   }): Promise<number> {
     const q = this.#q;
-    // Found by reads (a reader never blocks the writer), deleted by id in one short transaction.
-    const ids = new Set<number>(endedBefore === null ? [] : q.endedBefore.all(endedBefore, limit));
-    if (keepLast !== null && ids.size < limit) {
-      for (const id of q.beyondKeepLast.all(keepLast, limit - ids.size)) ids.add(id);
-    }
+    // Found by reads, deleted by id in one short transaction.
+    const ids = pruneCandidates(q, params);
     if (ids.size === 0) return 0;
     return this.#write(() => {
       let deleted = 0;
@@ -399,116 +222,42 @@ export class SqliteStore implements Store {
   }
 
   compact(): Promise<void> {
-    return this.#read(() => {
+    return this.#direct(() => {
       this.#sqlite.pragma('incremental_vacuum');
       this.#sqlite.pragma('wal_checkpoint(TRUNCATE)');
     });
   }
 
   saveScheduler(owner: Owner, handlers: string[], now: number): Promise<void> {
-    const row = { id: owner.id, host: owner.host, pid: owner.pid, handlers: JSON.stringify(handlers), lastSeenAt: now };
-    return this.#write((db) => {
-      db.insert(schedulers)
-        .values({ ...row, startedAt: now })
-        .onConflictDoUpdate({ target: schedulers.id, set: { handlers: row.handlers, lastSeenAt: now } })
-        .run();
-    });
+    return this.#write((db) => saveScheduler(db, owner, handlers, now));
   }
 
   removeScheduler(ownerId: string, staleBefore: number): Promise<void> {
-    return this.#write((db) => {
-      db.delete(schedulers)
-        .where(sql`${schedulers.id} = ${ownerId} OR ${schedulers.lastSeenAt} < ${staleBefore}`)
-        .run();
-    });
+    return this.#write((db) => removeScheduler(db, ownerId, staleBefore));
   }
 
   schedulers(): Promise<SchedulerInfo[]> {
-    return this.#read((db) =>
-      db
-        .select()
-        .from(schedulers)
-        .orderBy(desc(schedulers.lastSeenAt))
-        .all()
-        .map((row) => ({ ...row, handlers: JSON.parse(row.handlers) as string[] })),
-    );
+    return this.#direct((db) => schedulersOf(db));
   }
 
-  runs({ taskId, readyAt, limit }: { taskId?: number; readyAt?: number; limit: number }): Promise<RunInfo[]> {
-    return this.#read((db) =>
-      db
-        .select({
-          id: runs.id,
-          taskId: runs.taskId,
-          reason: runs.reason,
-          state: runs.state,
-          dueAt: runs.dueAt,
-          attempt: runs.attempt,
-          interruptions: runs.interruptions,
-          owner: runs.owner,
-        })
-        .from(runs)
-        .where(
-          and(
-            taskId === undefined ? undefined : eq(runs.taskId, taskId),
-            readyAt === undefined ? undefined : and(sql`${runs.state} = 'waiting'`, sql`${runs.dueAt} <= ${readyAt}`),
-          ),
-        )
-        .orderBy(asc(runs.dueAt), asc(runs.id))
-        .limit(limit)
-        .all(),
-    );
+  runs(params: { taskId?: number; readyAt?: number; limit: number }): Promise<RunInfo[]> {
+    return this.#direct((db) => runsOf(db, params));
   }
 
   countReady(now: number, limit: number): Promise<number> {
-    return this.#read(() => this.#q.countReady.get(now, limit) ?? 0);
+    return this.#direct(() => this.#q.countReady.get(now, limit) ?? 0);
   }
 
   taskIdByKey(key: string): Promise<number | undefined> {
-    return this.#read(() => this.#q.taskIdByKey.get(key));
+    return this.#direct(() => this.#q.taskIdByKey.get(key));
   }
 
   taskCounts(taskIds: number[]): Promise<Map<number, TaskCounts>> {
-    return this.#read((db) => {
-      const rows = db.all<{
-        taskId: number;
-        total: number;
-        succeeded: number;
-        failed: number;
-        lastStatus: ExecutionStatus;
-      }>(sql`
-        SELECT task_id AS taskId, count(*) AS total, sum(status = 'succeeded') AS succeeded,
-               sum(status = 'failed') AS failed,
-               (SELECT status FROM executions l WHERE l.task_id = e.task_id ORDER BY id DESC LIMIT 1) AS lastStatus
-        FROM executions e WHERE task_id IN (SELECT value FROM json_each(${JSON.stringify(taskIds)}))
-        GROUP BY task_id`);
-      return new Map(rows.map((row) => [row.taskId, row]));
-    });
+    return this.#direct((db) => taskCounts(db, taskIds));
   }
 
   inspect(): Promise<DatabaseInfo> {
-    return this.#read(() => {
-      const size = (path: string) => {
-        try {
-          return statSync(path).size;
-        } catch {
-          return 0;
-        }
-      };
-      const path = this.#file?.path;
-      const version = this.#sqlite
-        .prepare('SELECT hash, created_at FROM __drizzle_migrations ORDER BY created_at DESC LIMIT 1')
-        .get() as { hash: string; created_at: number } | undefined;
-      return {
-        integrity: this.#sqlite.pragma('integrity_check', { simple: true }) as string,
-        schemaVersion: version
-          ? `${new Date(Number(version.created_at)).toISOString()} (${version.hash.slice(0, 12)})`
-          : 'none',
-        fileBytes: path ? size(path) : 0,
-        walBytes: path ? size(`${path}-wal`) : 0,
-        freePages: this.#sqlite.pragma('freelist_count', { simple: true }) as number,
-      };
-    });
+    return this.#direct(() => inspect(this.#sqlite, this.#file?.path));
   }
 
   /** SQLite bumps data_version when another connection commits (its own commits do not count): polled every second. */
@@ -549,10 +298,4 @@ export class SqliteStore implements Store {
     this.#sqlite.close();
     return Promise.resolve();
   }
-}
-
-function readTask(db: SqliteDb, id: number): Task | undefined {
-  const row = db.select().from(tasks).where(eq(tasks.id, id)).get();
-  if (!row) return undefined;
-  return toTask(row, db.select().from(triggers).where(eq(triggers.taskId, id)).orderBy(asc(triggers.id)).all());
 }

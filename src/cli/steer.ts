@@ -1,0 +1,77 @@
+import type { Command } from 'commander';
+import { toJson } from '../json.js';
+import type { Store } from '../store/store.js';
+import { UsageError, type CliContext } from './context.js';
+import { parseDuration } from './format.js';
+
+// The commands that change something: each is stored for the running scheduler to
+// act on (at its next wake; a removal stops a running handler at its next
+// heartbeat). The CLI never runs a task itself.
+
+export function steeringCommands(
+  program: Command,
+  { open, print, resolveTask, clockNow, positiveInt }: CliContext,
+): void {
+  const steer = (name: string, description: string, act: (store: Store, id: number, now: number) => Promise<unknown>) =>
+    program
+      .command(name)
+      .argument('<task>', 'task id or key')
+      .description(description)
+      .action(async (ref: string) => {
+        const store = await open();
+        const task = await resolveTask(store, ref);
+        await act(store, task.id, clockNow());
+        print(
+          { taskId: task.id, done: name },
+          () => `${name}: task ${task.id} (${task.name}) — the running scheduler acts on it at its next wake`,
+        );
+      });
+  steer('run-now', 'queue a run now', (store, id, now) => store.enqueueRun(id, now));
+  steer('pause', 'hold the task: its runs wait', (store, id, now) => store.setPaused(id, true, now));
+  steer('resume', 'release a paused task', (store, id, now) => store.setPaused(id, false, now));
+  steer('remove', 'remove the task and its pending runs (history stays)', (store, id, now) =>
+    store.removeTask(id, now),
+  );
+
+  program
+    .command('fire')
+    .argument('<event>', 'event name')
+    .option('--payload <json>', 'the payload, as JSON')
+    .description('fire an event: each listening task gets one run')
+    .action(async (event: string, options: { payload?: string }) => {
+      let payload: unknown;
+      try {
+        payload = options.payload === undefined ? undefined : JSON.parse(options.payload);
+      } catch {
+        throw new UsageError(`--payload: not valid JSON: ${options.payload}`);
+      }
+      const store = await open();
+      const runs = await store.fireEvent(event, payload === undefined ? null : toJson(payload, 'payload'), clockNow());
+      print({ event, runs }, () => `fired ${event}: ${runs} run(s) queued`);
+    });
+
+  program
+    .command('prune')
+    .description('delete old execution history now')
+    .option('--older-than <duration>', 'executions that started longer ago (e.g. 30d)')
+    .option('--keep-last <n>', 'keep only the newest n of each task', positiveInt('--keep-last'))
+    .action(async (options: { olderThan?: string; keepLast?: number }) => {
+      const maxAge = options.olderThan === undefined ? null : parseDuration(options.olderThan);
+      if (maxAge === null && options.olderThan !== undefined)
+        throw new UsageError(`--older-than: expected a duration like 30d, got "${options.olderThan}"`);
+      if (maxAge === null && options.keepLast === undefined)
+        throw new UsageError('prune: give --older-than, --keep-last or both');
+      const store = await open();
+      let deleted = 0;
+      for (let n = -1; n !== 0;) {
+        n = await store.pruneExecutions({
+          endedBefore: maxAge === null ? null : clockNow() - maxAge,
+          keepLast: options.keepLast ?? null,
+          limit: 1000,
+        });
+        deleted += n;
+      }
+      await store.compact();
+      print({ deleted }, () => `deleted ${deleted} execution(s)`);
+    });
+}

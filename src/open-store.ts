@@ -1,0 +1,48 @@
+import { ValidationError } from './errors.js';
+import { isPostgresUrl, type PgPool } from './store/postgres/connection.js';
+import { PgStore } from './store/postgres/store.js';
+import { SqliteStore } from './store/sqlite/store.js';
+import type { Store } from './store/store.js';
+import { integerIn, nonEmptyString, oneOf } from './validate.js';
+import type { SchedulerOptions } from './scheduler.js';
+
+/**
+ * The store a scheduler's options name, opened: a PostgreSQL URL or pool, or else
+ * a SQLite file. The options that tune it are validated here, by field.
+ */
+export function openStore(options: SchedulerOptions): Store {
+  const database = databaseOption(options.database);
+  const durability = oneOf(options.durability ?? 'full', 'durability', ['full', 'normal'] as const);
+  const busyTimeout = integerIn(options.busyTimeout ?? 5000, 'busyTimeout', 0, 2 ** 31 - 1);
+  const maxDatabaseSize =
+    options.maxDatabaseSize === undefined
+      ? undefined
+      : integerIn(options.maxDatabaseSize, 'maxDatabaseSize', 64 * 1024, Number.MAX_SAFE_INTEGER);
+  if (database.kind === 'postgres') {
+    if (maxDatabaseSize !== undefined) {
+      throw new ValidationError('maxDatabaseSize', 'applies to SQLite files only; PostgreSQL has its own quotas');
+    }
+    return new PgStore(database.target, { durability, lockTimeout: busyTimeout });
+  }
+  return new SqliteStore(database.path, {
+    durability,
+    busyTimeout,
+    ...(maxDatabaseSize === undefined ? {} : { maxDatabaseSize }),
+  });
+}
+
+/** Which store `database` names: a PostgreSQL URL or pool, or else a SQLite file. */
+function databaseOption(
+  database: unknown,
+): { kind: 'postgres'; target: string | PgPool } | { kind: 'sqlite'; path: string } {
+  if (database !== null && typeof database === 'object') {
+    const pool = database as Partial<PgPool>;
+    if (typeof pool.connect === 'function' && typeof pool.query === 'function') {
+      return { kind: 'postgres', target: database as PgPool };
+    }
+    throw new ValidationError('database', 'must be a file path, a postgres:// URL or a pg Pool');
+  }
+  const text = nonEmptyString(database, 'database', 4096);
+  if (isPostgresUrl(text)) return { kind: 'postgres', target: text };
+  return { kind: 'sqlite', path: text };
+}

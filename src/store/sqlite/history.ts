@@ -1,0 +1,150 @@
+import { statSync } from 'node:fs';
+import type Database from 'better-sqlite3';
+import { and, asc, desc, eq, sql } from 'drizzle-orm';
+import type { Execution, ExecutionFilter, ExecutionStatus } from '../../execution.js';
+import { toExecution } from '../rows.js';
+import type { DatabaseInfo, Owner, RunInfo, SchedulerInfo, TaskCounts } from '../store.js';
+import type { SqliteDb } from './open.js';
+import { executions, runs, schedulers } from './schema.js';
+import type { Statements } from './statements.js';
+
+// History, the schedulers' rows and operators' questions, on SQLite.
+
+export function executionsOf(db: SqliteDb, filter: ExecutionFilter & { limit: number }): Execution[] {
+  return db
+    .select()
+    .from(executions)
+    .where(
+      and(
+        filter.taskId === undefined ? undefined : eq(executions.taskId, filter.taskId),
+        filter.status === undefined ? undefined : eq(executions.status, filter.status),
+        filter.beforeId === undefined ? undefined : sql`${executions.id} < ${filter.beforeId}`,
+        filter.since === undefined ? undefined : sql`${executions.startedAt} >= ${filter.since}`,
+      ),
+    )
+    .orderBy(desc(executions.id))
+    .limit(filter.limit)
+    .all()
+    .map(toExecution);
+}
+
+/** Executions the retention policy no longer keeps, found by reads: a reader never blocks the writer. */
+export function pruneCandidates(
+  q: Statements,
+  { endedBefore, keepLast, limit }: { endedBefore: number | null; keepLast: number | null; limit: number },
+): Set<number> {
+  const ids = new Set<number>(endedBefore === null ? [] : q.endedBefore.all(endedBefore, limit));
+  if (keepLast !== null && ids.size < limit) {
+    for (const id of q.beyondKeepLast.all(keepLast, limit - ids.size)) ids.add(id);
+  }
+  return ids;
+}
+
+export function unservedHandlers(db: SqliteDb, now: number, handlers: string[]): string[] {
+  return db
+    .all<{ handler: string }>(
+      sql`
+        SELECT DISTINCT t.handler FROM runs r JOIN tasks t ON t.id = r.task_id
+        WHERE r.state = 'waiting' AND r.due_at <= ${now}
+          AND t.module IS NULL
+          AND t.handler NOT IN (SELECT value FROM json_each(${JSON.stringify(handlers)}))
+        LIMIT 20`,
+    )
+    .map((row) => row.handler);
+}
+
+export function saveScheduler(db: SqliteDb, owner: Owner, handlers: string[], now: number): void {
+  const row = { id: owner.id, host: owner.host, pid: owner.pid, handlers: JSON.stringify(handlers), lastSeenAt: now };
+  {
+    db.insert(schedulers)
+      .values({ ...row, startedAt: now })
+      .onConflictDoUpdate({ target: schedulers.id, set: { handlers: row.handlers, lastSeenAt: now } })
+      .run();
+  }
+}
+
+export function removeScheduler(db: SqliteDb, ownerId: string, staleBefore: number): void {
+  {
+    db.delete(schedulers)
+      .where(sql`${schedulers.id} = ${ownerId} OR ${schedulers.lastSeenAt} < ${staleBefore}`)
+      .run();
+  }
+}
+
+export function schedulersOf(db: SqliteDb): SchedulerInfo[] {
+  return db
+    .select()
+    .from(schedulers)
+    .orderBy(desc(schedulers.lastSeenAt))
+    .all()
+    .map((row) => ({ ...row, handlers: JSON.parse(row.handlers) as string[] }));
+}
+
+export function runsOf(
+  db: SqliteDb,
+  { taskId, readyAt, limit }: { taskId?: number; readyAt?: number; limit: number },
+): RunInfo[] {
+  return db
+    .select({
+      id: runs.id,
+      taskId: runs.taskId,
+      reason: runs.reason,
+      state: runs.state,
+      dueAt: runs.dueAt,
+      attempt: runs.attempt,
+      interruptions: runs.interruptions,
+      owner: runs.owner,
+    })
+    .from(runs)
+    .where(
+      and(
+        taskId === undefined ? undefined : eq(runs.taskId, taskId),
+        readyAt === undefined ? undefined : and(sql`${runs.state} = 'waiting'`, sql`${runs.dueAt} <= ${readyAt}`),
+      ),
+    )
+    .orderBy(asc(runs.dueAt), asc(runs.id))
+    .limit(limit)
+    .all();
+}
+
+export function taskCounts(db: SqliteDb, taskIds: number[]): Map<number, TaskCounts> {
+  {
+    const rows = db.all<{
+      taskId: number;
+      total: number;
+      succeeded: number;
+      failed: number;
+      lastStatus: ExecutionStatus;
+    }>(sql`
+      SELECT task_id AS taskId, count(*) AS total, sum(status = 'succeeded') AS succeeded,
+             sum(status = 'failed') AS failed,
+             (SELECT status FROM executions l WHERE l.task_id = e.task_id ORDER BY id DESC LIMIT 1) AS lastStatus
+      FROM executions e WHERE task_id IN (SELECT value FROM json_each(${JSON.stringify(taskIds)}))
+      GROUP BY task_id`);
+    return new Map(rows.map((row) => [row.taskId, row]));
+  }
+}
+
+export function inspect(sqlite: Database.Database, path: string | undefined): DatabaseInfo {
+  {
+    const size = (path: string) => {
+      try {
+        return statSync(path).size;
+      } catch {
+        return 0;
+      }
+    };
+    const version = sqlite
+      .prepare('SELECT hash, created_at FROM __drizzle_migrations ORDER BY created_at DESC LIMIT 1')
+      .get() as { hash: string; created_at: number } | undefined;
+    return {
+      integrity: sqlite.pragma('integrity_check', { simple: true }) as string,
+      schemaVersion: version
+        ? `${new Date(Number(version.created_at)).toISOString()} (${version.hash.slice(0, 12)})`
+        : 'none',
+      fileBytes: path ? size(path) : 0,
+      walBytes: path ? size(`${path}-wal`) : 0,
+      freePages: sqlite.pragma('freelist_count', { simple: true }) as number,
+    };
+  }
+}

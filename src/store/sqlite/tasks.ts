@@ -1,0 +1,214 @@
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import type { NewTaskWithSchedule, Task } from '../../task.js';
+import type { TriggerState } from '../../triggers/schedule.js';
+import {
+  newTriggerRow,
+  specKey,
+  specOf,
+  taskDefinition,
+  toTask,
+  triggerInsertValues,
+  triggerState,
+  type TaskRow,
+  type TriggerRow,
+} from '../rows.js';
+import type { SqliteDb } from './open.js';
+import { executions, runs, tasks, triggers } from './schema.js';
+import type { Statements } from './statements.js';
+
+// Tasks, their triggers and what makes their runs, on SQLite: each function runs
+// inside the transaction that SqliteStore opened for it.
+
+export function readTask(db: SqliteDb, id: number): Task | undefined {
+  const row = db.select().from(tasks).where(eq(tasks.id, id)).get();
+  if (!row) return undefined;
+  return toTask(row, db.select().from(triggers).where(eq(triggers.taskId, id)).orderBy(asc(triggers.id)).all());
+}
+
+export function addTask(
+  db: SqliteDb,
+  q: Statements,
+  task: NewTaskWithSchedule,
+  now: number,
+): { task: Task; created: boolean } {
+  const definition = taskDefinition(task, now);
+  const existing = task.key === null ? undefined : q.taskIdByKey.get(task.key);
+  if (existing !== undefined) {
+    db.update(tasks).set(definition).where(eq(tasks.id, existing)).run();
+    db.update(runs).set({ priority: task.priority }).where(eq(runs.taskId, existing)).run();
+    syncTriggers(db, q, existing, task.triggers, task.priority, now);
+    return { task: readTask(db, existing)!, created: false };
+  }
+  const row: TaskRow = { ...definition, id: 0, key: task.key, paused: task.paused, createdAt: now };
+  row.id = Number(
+    q.insertTask.run(
+      row.key,
+      row.name,
+      row.handler,
+      row.module,
+      row.memoryLimitMb,
+      row.description,
+      row.args,
+      row.priority,
+      row.timeoutMs,
+      row.maxRetries,
+      row.retryDelayMs,
+      row.retryBackoff,
+      row.retryMaxDelayMs,
+      row.paused ? 1 : 0,
+      now,
+      now,
+    ).lastInsertRowid,
+  );
+  // Built from what was written rather than read back: a bulk load stays one insert per row.
+  const triggerRows = task.triggers.map((state) => insertTrigger(q, row.id, state, task.priority, now));
+  return { task: toTask(row, triggerRows), created: true };
+}
+
+/** A one-time trigger already due becomes a run at once, rather than at the next wake. */
+function insertTrigger(q: Statements, taskId: number, state: TriggerState, priority: number, now: number): TriggerRow {
+  const { row, firesAt } = newTriggerRow(taskId, state, now);
+  row.id = Number(q.insertTrigger.run(...triggerInsertValues(row)).lastInsertRowid);
+  if (firesAt !== null) q.insertRun.run(taskId, row.id, 'once', null, null, priority, firesAt, now);
+  return row;
+}
+
+/** On a keyed update, triggers that are unchanged keep their schedule and counters. */
+function syncTriggers(
+  db: SqliteDb,
+  q: Statements,
+  taskId: number,
+  wanted: TriggerState[],
+  priority: number,
+  now: number,
+): void {
+  const existing = db.select().from(triggers).where(eq(triggers.taskId, taskId)).orderBy(asc(triggers.id)).all();
+  const unmatched = [...existing];
+  for (const state of wanted) {
+    const key = specKey(state.spec);
+    const i = unmatched.findIndex((row) => specKey(specOf(row)) === key);
+    if (i >= 0) unmatched.splice(i, 1);
+    else insertTrigger(q, taskId, state, priority, now);
+  }
+  for (const row of unmatched) db.delete(triggers).where(eq(triggers.id, row.id)).run();
+}
+
+export function listTasks(db: SqliteDb, { limit, afterId }: { limit: number; afterId: number }): Task[] {
+  {
+    const rows = db
+      .select()
+      .from(tasks)
+      .where(sql`${tasks.id} > ${afterId}`)
+      .orderBy(asc(tasks.id))
+      .limit(limit)
+      .all();
+    if (rows.length === 0) return [];
+    const triggerRows = db
+      .select()
+      .from(triggers)
+      .where(
+        inArray(
+          triggers.taskId,
+          rows.map((row) => row.id),
+        ),
+      )
+      .orderBy(asc(triggers.id))
+      .all();
+    return rows.map((row) =>
+      toTask(
+        row,
+        triggerRows.filter((t) => t.taskId === row.id),
+      ),
+    );
+  }
+}
+
+export function removeTask(db: SqliteDb, id: number, now: number): boolean {
+  {
+    db.update(executions)
+      .set({
+        status: 'cancelled',
+        endedAt: now,
+        durationMs: sql`${now} - ${executions.startedAt}`,
+        error: 'task removed',
+      })
+      .where(
+        and(
+          eq(executions.status, 'running'),
+          sql`${executions.id} IN (SELECT execution_id FROM runs WHERE task_id = ${id} AND state = 'running')`,
+        ),
+      )
+      .run();
+    return db.delete(tasks).where(eq(tasks.id, id)).run().changes > 0;
+  }
+}
+
+export function setPaused(db: SqliteDb, id: number, paused: boolean, now: number): boolean {
+  return db.update(tasks).set({ paused, updatedAt: now }).where(eq(tasks.id, id)).run().changes > 0;
+}
+
+export function enqueueRun(db: SqliteDb, taskId: number, now: number): boolean {
+  {
+    const task = db.select({ priority: tasks.priority }).from(tasks).where(eq(tasks.id, taskId)).get();
+    if (!task) return false;
+    db.insert(runs)
+      .values({ taskId, reason: 'manual', state: 'waiting', priority: task.priority, dueAt: now, createdAt: now })
+      .run();
+    return true;
+  }
+}
+
+export function fireEvent(db: SqliteDb, name: string, payloadJson: string | null, now: number): number {
+  {
+    // One run per listening task, even if it listens to the event twice.
+    const inserted = db.run(sql`
+      INSERT INTO runs (task_id, trigger_id, reason, event_name, event_payload, state, priority, due_at, created_at)
+      SELECT g.task_id, min(g.id), 'event', ${name}, ${payloadJson}, 'waiting', t.priority, ${now}, ${now}
+      FROM triggers g JOIN tasks t ON t.id = g.task_id
+      WHERE g.kind = 'event' AND g.event_name = ${name}
+      GROUP BY g.task_id ORDER BY g.task_id`);
+    db.update(triggers)
+      .set({ fireCount: sql`${triggers.fireCount} + 1`, lastFiredAt: now })
+      .where(and(eq(triggers.kind, 'event'), eq(triggers.eventName, name)))
+      .run();
+    return inserted.changes;
+  }
+}
+
+export function rebaseAfterClockJump(
+  tx: SqliteDb,
+  now: number,
+  jumpMs: number,
+  replan: (state: TriggerState) => TriggerState | null,
+): number {
+  {
+    let changed = 0;
+    // Only on a detected jump back, so a pass over future triggers is affordable.
+    const future = tx
+      .select()
+      .from(triggers)
+      .where(and(sql`${triggers.nextFireAt} > ${now}`, inArray(triggers.kind, ['interval', 'cron'])))
+      .all();
+    for (const row of future) {
+      const next = replan(triggerState(row));
+      if (next === null) continue;
+      tx.update(triggers)
+        .set({ anchorAt: next.anchorAt, nextSlotAt: next.nextSlotAt, nextFireAt: next.nextFireAt })
+        .where(eq(triggers.id, row.id))
+        .run();
+      changed++;
+    }
+    const sooner = (column: typeof runs.dueAt | typeof triggers.nextFireAt) => sql`max(${now}, ${column} - ${jumpMs})`;
+    changed += tx
+      .update(triggers)
+      .set({ nextSlotAt: sooner(triggers.nextFireAt), nextFireAt: sooner(triggers.nextFireAt) })
+      .where(and(eq(triggers.kind, 'once'), sql`${triggers.delayMs} IS NOT NULL`, sql`${triggers.nextFireAt} > ${now}`))
+      .run().changes;
+    changed += tx
+      .update(runs)
+      .set({ dueAt: sooner(runs.dueAt) })
+      .where(and(sql`${runs.state} = 'waiting'`, sql`${runs.dueAt} > ${now}`))
+      .run().changes;
+    return changed;
+  }
+}
