@@ -1,0 +1,226 @@
+import { describe, expect, test } from 'vitest';
+import { explain, type ExplainInput } from '../src/explain.js';
+import { decide, MAX_INTERRUPTIONS_IN_A_ROW, type Outcome } from '../src/runtime/outcome.js';
+import type { RunInfo } from '../src/store/store.js';
+import type { Task, TriggerInfo } from '../src/task.js';
+
+const NOW = Date.UTC(2026, 0, 1);
+const boom = new Error('boom');
+const retries = { maxRetries: 2, delay: 1000, backoff: 'exponential' as const, maxDelay: null };
+
+describe('decide: what the end of an attempt makes of its run', () => {
+  test.each<[string, { attempt: number; interruptions: number; retries: boolean }, Outcome, object]>([
+    [
+      'a success is done',
+      { attempt: 1, interruptions: 0, retries: true },
+      { status: 'succeeded', result: 1 },
+      {
+        status: 'succeeded',
+        error: null,
+        next: { kind: 'done' },
+      },
+    ],
+    [
+      'a cancellation is done',
+      { attempt: 1, interruptions: 0, retries: true },
+      { status: 'cancelled' },
+      {
+        status: 'cancelled',
+        error: 'task removed',
+        next: { kind: 'done' },
+      },
+    ],
+    [
+      'a failure without a policy is final',
+      { attempt: 1, interruptions: 0, retries: false },
+      { status: 'failed', error: boom },
+      {
+        status: 'failed',
+        error: 'boom',
+        next: { kind: 'done' },
+        retryAt: null,
+      },
+    ],
+    [
+      'a first failure is retried after the delay',
+      { attempt: 1, interruptions: 0, retries: true },
+      { status: 'failed', error: boom },
+      {
+        status: 'failed',
+        next: { kind: 'again', dueAt: NOW + 1000, attempt: 2, interruptions: 0 },
+        retryAt: NOW + 1000,
+      },
+    ],
+    [
+      'a second failure waits twice as long (exponential)',
+      { attempt: 2, interruptions: 0, retries: true },
+      { status: 'failed', error: boom },
+      {
+        next: { kind: 'again', dueAt: NOW + 2000, attempt: 3, interruptions: 0 },
+      },
+    ],
+    [
+      'the last attempt failing is final',
+      { attempt: 3, interruptions: 0, retries: true },
+      { status: 'failed', error: boom },
+      {
+        status: 'failed',
+        next: { kind: 'done' },
+        retryAt: null,
+      },
+    ],
+    [
+      'an interruption goes again at once with the same number',
+      { attempt: 2, interruptions: 0, retries: false },
+      { status: 'interrupted', error: boom },
+      {
+        status: 'interrupted',
+        next: { kind: 'again', dueAt: NOW, attempt: 2, interruptions: 1 },
+      },
+    ],
+    [
+      'too many interruptions in a row fail the run',
+      { attempt: 1, interruptions: MAX_INTERRUPTIONS_IN_A_ROW - 1, retries: true },
+      { status: 'interrupted', error: boom },
+      {
+        status: 'failed',
+        error: `boom (interrupted ${MAX_INTERRUPTIONS_IN_A_ROW} times in a row: giving up)`,
+        next: { kind: 'done' },
+      },
+    ],
+  ])('%s', (_, run, outcome, expected) => {
+    const decision = decide({ ...run, retryPolicy: run.retries ? retries : null }, outcome, NOW);
+    expect(decision).toMatchObject(expected);
+  });
+
+  test('an error with a code names it', () => {
+    const error = Object.assign(new TypeError('bad'), { code: 'E_BAD' });
+    expect(decide({ attempt: 1, interruptions: 0, retryPolicy: null }, { status: 'failed', error }, NOW).error).toBe(
+      'TypeError: bad [E_BAD]',
+    );
+  });
+});
+
+function task(overrides: Partial<Task> = {}): Task {
+  return {
+    id: 7,
+    key: null,
+    name: 'upload',
+    handler: 'upload',
+    module: null,
+    memoryLimitMb: null,
+    description: null,
+    args: null,
+    priority: 0,
+    timeout: null,
+    retryPolicy: null,
+    paused: false,
+    triggers: [],
+    createdAt: NOW,
+    updatedAt: NOW,
+    ...overrides,
+  };
+}
+
+function run(overrides: Partial<RunInfo>): RunInfo {
+  return {
+    id: 1,
+    taskId: 7,
+    reason: 'manual',
+    state: 'waiting',
+    dueAt: NOW,
+    attempt: 1,
+    interruptions: 0,
+    owner: null,
+    ...overrides,
+  };
+}
+
+const interval: TriggerInfo = {
+  kind: 'interval',
+  interval: 60_000,
+  jitter: 0,
+  misfire: 'once',
+  maxCatchUp: 10,
+  id: 3,
+  nextSlotAt: NOW + 60_000,
+  nextFireAt: NOW + 60_000,
+  lastFiredAt: null,
+  fireCount: 0,
+  missedCount: 2,
+  coalescedCount: 1,
+};
+
+describe('explain: why a task is or is not about to run', () => {
+  const base: ExplainInput = { task: task(), runs: [], now: NOW, handlers: new Set(['upload']), freeSlots: 4 };
+
+  test.each<[string, Partial<ExplainInput>, Explanationish]>([
+    [
+      'a task with no trigger runs only through runNow',
+      {},
+      { state: 'idle', reasons: ['no trigger: it runs only through runNow'] },
+    ],
+    [
+      'a ready run starts at the next wake',
+      { runs: [run({})] },
+      { state: 'ready', reasons: ['1 run(s) ready: the next wake starts one'] },
+    ],
+    [
+      'a ready run waits for a free slot',
+      { runs: [run({})], freeSlots: 0 },
+      { state: 'ready', reasons: ['1 run(s) ready, waiting for a free slot'] },
+    ],
+    [
+      'a ready run waits for a handler nobody registered',
+      { runs: [run({})], handlers: new Set() },
+      {
+        state: 'ready',
+        reasons: ['1 run(s) ready, but no running scheduler has registered handler "upload"'],
+      },
+    ],
+    [
+      'a ready run waits for the running one (no overlap)',
+      { runs: [run({ id: 2, state: 'running', owner: 'a' }), run({})] },
+      {
+        state: 'running',
+        reasons: [
+          'running now: attempt 1 (run 2), started by a',
+          '1 run(s) ready, waiting for the running one to end (no overlap)',
+        ],
+      },
+    ],
+    [
+      'a paused task holds its runs',
+      { task: task({ paused: true }), runs: [run({})] },
+      {
+        state: 'paused',
+        reasons: ['paused: its runs wait until resumeTask'],
+      },
+    ],
+    [
+      'a retry waits for its time',
+      { runs: [run({ attempt: 2, dueAt: NOW + 5000 })] },
+      {
+        state: 'scheduled',
+        reasons: [`waiting for a retry: attempt 2 at ${new Date(NOW + 5000).toISOString()}`],
+      },
+    ],
+    [
+      'a periodic trigger says when it fires, and what it coalesced and missed',
+      { task: task({ triggers: [interval] }) },
+      {
+        state: 'scheduled',
+        nextFireTimes: [1, 2, 3, 4, 5].map((k) => NOW + k * 60_000),
+        reasons: [
+          'trigger 3: 1 fire(s) coalesced into a run that was still waiting or running',
+          'trigger 3: 2 slot(s) missed while no scheduler ran',
+          `next fire at ${new Date(NOW + 60_000).toISOString()}`,
+        ],
+      },
+    ],
+  ])('%s', (_, input, expected) => {
+    expect(explain({ ...base, ...input })).toMatchObject(expected);
+  });
+});
+
+type Explanationish = { state: string; reasons: string[]; nextFireTimes?: number[] };
