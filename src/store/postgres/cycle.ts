@@ -1,7 +1,7 @@
-import { coerceError } from '../../errors.js';
 import type { FirePlan, TriggerState } from '../../triggers/schedule.js';
 import { TRIGGER_COLUMNS } from '../columns.js';
-import { pendingLimit, toClaimedRun, triggerState, type ClaimColumns, type TriggerRow } from '../rows.js';
+import { fireTrigger, type TriggerAdvance } from '../firing.js';
+import { toClaimedRun, type ClaimColumns, type TriggerRow } from '../rows.js';
 import type { ClaimedRun, ClaimParams, CompleteRunParams, FireResult } from '../store.js';
 import { query, type Queryable } from './connection.js';
 
@@ -39,6 +39,9 @@ const ADVANCE_TRIGGERS = `
     AS a(id, next_slot_at, next_fire_at, last_fired_at, fired, missed, coalesced)
   WHERE g.id = a.id`;
 
+/** The columns of ADVANCE_TRIGGERS after the id, in its order. */
+const ADVANCE_COLUMNS = ['nextSlotAt', 'nextFireAt', 'lastFiredAt', 'fired', 'missed', 'coalesced'] as const;
+
 export async function fireDue(
   client: Queryable,
   now: number,
@@ -55,7 +58,7 @@ export async function fireDue(
   if (rows.length === 0) return result;
   const fires = { taskId: [] as number[], triggerId: [] as number[], dueAt: [] as number[], reason: [] as string[] };
   const priorities: number[] = [];
-  const advance = {
+  const advances = {
     id: [] as number[],
     nextSlotAt: [] as (number | null)[],
     nextFireAt: [] as (number | null)[],
@@ -65,38 +68,22 @@ export async function fireDue(
     coalesced: [] as number[],
   };
   for (const row of rows) {
-    let firePlan: FirePlan;
-    try {
-      firePlan = plan(triggerState(row));
-    } catch (err) {
-      // Disabled where it stands: its next slot stays, for an operator to read.
-      advance.id.push(row.id);
-      advance.nextSlotAt.push(row.nextSlotAt);
-      advance.nextFireAt.push(null);
-      advance.lastFiredAt.push(null);
-      advance.fired.push(0);
-      advance.missed.push(0);
-      advance.coalesced.push(0);
-      result.broken.push({ triggerId: row.id, taskId: row.taskId, error: coerceError(err) });
-      continue;
-    }
-    const room = row.kind === 'once' ? firePlan.fires.length : Math.max(0, pendingLimit(row) - row.pending);
-    const made = firePlan.fires.slice(0, room);
-    for (const dueAt of made) {
+    const fired = fireTrigger(row, row.pending, now, plan);
+    // A broken trigger is disabled where it stands: its next slot stays, for an operator to read.
+    const advance: TriggerAdvance = fired.ok
+      ? fired.advance
+      : { nextSlotAt: row.nextSlotAt, nextFireAt: null, lastFiredAt: null, fired: 0, missed: 0, coalesced: 0 };
+    if (!fired.ok) result.broken.push({ triggerId: row.id, taskId: row.taskId, error: fired.error });
+    for (const dueAt of fired.ok ? fired.fires : []) {
       fires.taskId.push(row.taskId);
       fires.triggerId.push(row.id);
       fires.dueAt.push(dueAt);
       fires.reason.push(row.kind);
       priorities.push(row.priority);
     }
-    advance.id.push(row.id);
-    advance.nextSlotAt.push(firePlan.nextSlotAt);
-    advance.nextFireAt.push(firePlan.nextFireAt);
-    advance.lastFiredAt.push(made.length > 0 ? now : null);
-    advance.fired.push(made.length);
-    advance.missed.push(firePlan.missed);
-    advance.coalesced.push(firePlan.fires.length - made.length);
-    result.runs += made.length;
+    advances.id.push(row.id);
+    for (const column of ADVANCE_COLUMNS) advances[column].push(advance[column] as never);
+    result.runs += advance.fired;
   }
   if (fires.taskId.length > 0) {
     await query(
@@ -109,15 +96,7 @@ export async function fireDue(
   await query(
     client,
     ADVANCE_TRIGGERS,
-    [
-      advance.id,
-      advance.nextSlotAt,
-      advance.nextFireAt,
-      advance.lastFiredAt,
-      advance.fired,
-      advance.missed,
-      advance.coalesced,
-    ],
+    [advances.id, ...ADVANCE_COLUMNS.map((column) => advances[column])],
     'bt_advance_triggers',
   );
   return result;

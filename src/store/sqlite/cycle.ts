@@ -1,7 +1,7 @@
-import { coerceError } from '../../errors.js';
 import type { FirePlan, TriggerState } from '../../triggers/schedule.js';
 import type { ClaimedRun, ClaimParams, CompleteRunParams, FireResult } from '../store.js';
-import { pendingLimit, toClaimedRun, triggerState } from '../rows.js';
+import { fireTrigger } from '../firing.js';
+import { toClaimedRun } from '../rows.js';
 import type { ReadyRow, Statements } from './statements.js';
 
 // The steps of one wake of the loop, run by SqliteStore.cycle inside one
@@ -15,28 +15,25 @@ export function fireDue(
 ): FireResult {
   const result: FireResult = { runs: 0, broken: [] };
   for (const row of q.dueTriggers.all(now, limit)) {
-    let firePlan: FirePlan;
-    try {
-      firePlan = plan(triggerState(row));
-    } catch (err) {
+    const fired = fireTrigger(row, row.kind === 'once' ? 0 : q.pendingOfTrigger.get(row.id)!, now, plan);
+    if (!fired.ok) {
       q.disableTrigger.run(row.id);
-      result.broken.push({ triggerId: row.id, taskId: row.taskId, error: coerceError(err) });
+      result.broken.push({ triggerId: row.id, taskId: row.taskId, error: fired.error });
       continue;
     }
-    const room =
-      row.kind === 'once' ? firePlan.fires.length : Math.max(0, pendingLimit(row) - q.pendingOfTrigger.get(row.id)!);
-    const fires = firePlan.fires.slice(0, room);
-    for (const dueAt of fires) q.insertRun.run(row.taskId, row.id, row.kind, null, null, row.priority, dueAt, now);
+    for (const dueAt of fired.fires)
+      q.insertRun.run(row.taskId, row.id, row.kind, null, null, row.priority, dueAt, now);
+    const { advance } = fired;
     q.advanceTrigger.run(
-      firePlan.nextSlotAt,
-      firePlan.nextFireAt,
-      fires.length > 0 ? now : row.lastFiredAt,
-      fires.length,
-      firePlan.missed,
-      firePlan.fires.length - fires.length,
+      advance.nextSlotAt,
+      advance.nextFireAt,
+      advance.lastFiredAt ?? row.lastFiredAt,
+      advance.fired,
+      advance.missed,
+      advance.coalesced,
       row.id,
     );
-    result.runs += fires.length;
+    result.runs += advance.fired;
   }
   return result;
 }
