@@ -87,7 +87,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     this.#store = openStore(options);
     this.#clock = options.clock ?? this.#store.agreedClock ?? systemClock;
     this.#maxRunningTasks = maxRunningTasks;
-    this.#adds = new Batcher((tasks) => this.#store.addTasks(tasks, this.#clock.now()));
+    this.#adds = new Batcher((tasks) => this.#store.addTasks({ tasks, now: this.#clock.now() }));
     this.#loop = new Loop({
       store: this.#store,
       clock: this.#clock,
@@ -98,7 +98,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
       history,
       telemetry: new Telemetry(
         () => this.#loop.runningCount,
-        () => this.#store.countReady(this.#clock.now(), 1_000_000),
+        () => this.#store.countReady({ now: this.#clock.now(), limit: 1_000_000 }),
       ),
       emit: (event, ...args) => (this.emit as (name: string, ...rest: unknown[]) => boolean)(event, ...args),
     });
@@ -139,10 +139,10 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
       }
     });
     await this.#store.opened();
-    const added = await this.#store.addTasks(
-      valid.map((task) => this.#schedule(task)),
-      this.#clock.now(),
-    );
+    const added = await this.#store.addTasks({
+      tasks: valid.map((task) => this.#schedule(task)),
+      now: this.#clock.now(),
+    });
     return added.map((result) => this.#added(result));
   }
 
@@ -161,7 +161,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   async removeTask(id: number): Promise<boolean> {
     this.#assertOpen();
     integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER);
-    const removed = await this.#store.removeTask(id, await this.#now());
+    const removed = await this.#store.removeTask({ taskId: id, now: await this.#now() });
     if (removed) {
       this.#loop.cancelTask(id);
       this.emit('task:removed', id);
@@ -196,7 +196,12 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   /** Queues a run of the task now, outside its triggers. */
   async runNow(id: number): Promise<void> {
     this.#assertOpen();
-    if (!(await this.#store.enqueueRun(integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER), await this.#now()))) {
+    if (
+      !(await this.#store.enqueueRun({
+        taskId: integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER),
+        now: await this.#now(),
+      }))
+    ) {
       throw new TaskNotFoundError(id);
     }
     this.#loop.wake();
@@ -210,7 +215,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     this.#assertOpen();
     nonEmptyString(name, 'name', MAX_EVENT_NAME_LENGTH);
     const payloadJson = payload === undefined ? null : toJson(payload, 'payload');
-    const runs = await this.#store.fireEvent(name, payloadJson, await this.#now());
+    const runs = await this.#store.fireEvent({ name, payloadJson, now: await this.#now() });
     this.#loop.wake();
     return runs;
   }
@@ -279,7 +284,13 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
 
   async #setPaused(id: number, paused: boolean): Promise<void> {
     this.#assertOpen();
-    if (!(await this.#store.setPaused(integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER), paused, await this.#now()))) {
+    if (
+      !(await this.#store.setPaused({
+        taskId: integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER),
+        paused,
+        now: await this.#now(),
+      }))
+    ) {
       throw new TaskNotFoundError(id);
     }
   }

@@ -93,7 +93,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       const stuck = (await store.runningRuns()).filter((run) => isOwnerGone(run.owner, run.leaseExpiresAt, now));
       const schedulers = await store.schedulers();
       // The same question the loop asks of its own handlers, for every live scheduler's.
-      const unserved = await store.unservedHandlers(now, [...liveHandlers(schedulers, now)]);
+      const unserved = await store.unservedHandlers({ now, handlers: [...liveHandlers(schedulers, now)] });
       const report = { ...info, stuckRuns: stuck.map((run) => run.runId), unservedHandlers: unserved, schedulers };
       print(report, () =>
         [

@@ -26,11 +26,13 @@ export function steeringCommands(
           () => `${name}: task ${task.id} (${task.name}) — the running scheduler acts on it at its next wake`,
         );
       });
-  steer('run-now', 'queue a run now', (store, id, now) => store.enqueueRun(id, now));
-  steer('pause', 'hold the task: its runs wait', (store, id, now) => store.setPaused(id, true, now));
-  steer('resume', 'release a paused task', (store, id, now) => store.setPaused(id, false, now));
+  steer('run-now', 'queue a run now', (store, id, now) => store.enqueueRun({ taskId: id, now }));
+  steer('pause', 'hold the task: its runs wait', (store, id, now) =>
+    store.setPaused({ taskId: id, paused: true, now }),
+  );
+  steer('resume', 'release a paused task', (store, id, now) => store.setPaused({ taskId: id, paused: false, now }));
   steer('remove', 'remove the task and its pending runs (history stays)', (store, id, now) =>
-    store.removeTask(id, now),
+    store.removeTask({ taskId: id, now }),
   );
 
   program
@@ -46,7 +48,11 @@ export function steeringCommands(
         throw new UsageError(`--payload: not valid JSON: ${options.payload}`);
       }
       const store = await open();
-      const runs = await store.fireEvent(event, payload === undefined ? null : toJson(payload, 'payload'), clockNow());
+      const runs = await store.fireEvent({
+        name: event,
+        payloadJson: payload === undefined ? null : toJson(payload, 'payload'),
+        now: clockNow(),
+      });
       print({ event, runs }, () => `fired ${event}: ${runs} run(s) queued`);
     });
 

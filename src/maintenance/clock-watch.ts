@@ -41,9 +41,11 @@ export class ClockWatch {
   }
 
   async #wentBack(now: number, jumpMs: number): Promise<void> {
-    const changed = await this.#store.rebaseAfterClockJump(now, jumpMs, (state) =>
-      replanAfterClockJump(state, now, Math.random),
-    );
+    const changed = await this.#store.rebaseAfterClockJump({
+      now,
+      jumpMs,
+      replan: (state) => replanAfterClockJump(state, now, Math.random),
+    });
     this.#logger.warn({ jumpMs, changed }, `the wall clock went back by ${jumpMs} ms; schedules were brought forward`);
   }
 }

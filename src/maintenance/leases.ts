@@ -39,7 +39,7 @@ export class LeaseKeeper {
     const { store, owner, emit, inFlight } = this.#deps;
     // Attempts launched before the renewal: their claims committed before it read.
     const before = [...inFlight.entries()];
-    const held = new Set(await store.renewLeases(owner.id, now + LEASE_MS));
+    const held = new Set(await store.renewLeases({ owner: owner.id, until: now + LEASE_MS }));
     const stillRunning = ([executionId, flight]: [number, InFlight]) => inFlight.get(executionId) === flight;
     const lost = before.filter((entry) => !held.has(entry[1].attempt.claim.runId) && stillRunning(entry));
     if (lost.length === 0) return;

@@ -28,7 +28,7 @@ export class Registrar {
   async runOnce(now: number): Promise<void> {
     const names = [...this.#handlers.keys()].sort().join('\n');
     if (names === this.#registered && now - this.#registeredAt < REGISTRATION_REFRESH_MS) return;
-    await this.#store.saveScheduler(this.#owner, [...this.#handlers.keys()], now);
+    await this.#store.saveScheduler({ owner: this.#owner, handlers: [...this.#handlers.keys()], now });
     this.#registered = names;
     this.#registeredAt = now;
   }

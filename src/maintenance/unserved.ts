@@ -28,7 +28,7 @@ export class UnservedReport {
   async runOnce(now: number): Promise<void> {
     if (now - this.#lastCheck < CHECK_EVERY_MS) return;
     this.#lastCheck = now;
-    for (const handler of await this.#store.unservedHandlers(now, [...this.#handlers.keys()])) {
+    for (const handler of await this.#store.unservedHandlers({ now, handlers: [...this.#handlers.keys()] })) {
       const last = this.#reported.get(handler);
       if (last !== undefined && now - last < REPORT_EVERY_MS) continue;
       this.#reported.set(handler, now);

@@ -161,7 +161,7 @@ export class Loop {
     await Promise.all([...this.#inFlight.values()].map((f) => f.recorded));
     await this.#producer.flush();
     await this.#deps.store
-      .removeScheduler(this.#deps.owner.id, this.#deps.clock.now() - STALE_SCHEDULER_MS)
+      .removeScheduler({ owner: this.#deps.owner.id, staleBefore: this.#deps.clock.now() - STALE_SCHEDULER_MS })
       .catch((err: unknown) => this.#reportError(err, 'could not unregister this scheduler'));
     markLive(this.#deps.owner, false);
     releaseStrayRejections();

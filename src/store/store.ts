@@ -132,22 +132,84 @@ export interface ClaimParams {
   leaseUntil: number;
 }
 
+export interface AddTasksParams {
+  tasks: NewTaskWithSchedule[];
+  now: number;
+}
+
+/** A task, and the time to record: for removeTask and enqueueRun. */
+export interface TaskAt {
+  taskId: number;
+  now: number;
+}
+
+export interface SetPausedParams {
+  taskId: number;
+  paused: boolean;
+  now: number;
+}
+
+export interface FireEventParams {
+  name: string;
+  payloadJson: string | null;
+  now: number;
+}
+
+export interface RenewLeasesParams {
+  /** The owner whose running runs' leases are extended. */
+  owner: string;
+  until: number;
+}
+
+export interface RebaseParams {
+  now: number;
+  /** How far the wall clock went back. */
+  jumpMs: number;
+  /** The new state of a periodic trigger, or null to leave it. */
+  replan: (state: TriggerState) => TriggerState | null;
+}
+
+export interface UnservedParams {
+  now: number;
+  /** The handlers that can be taken; runs needing another one are reported. */
+  handlers: string[];
+}
+
+export interface SaveSchedulerParams {
+  owner: Owner;
+  handlers: string[];
+  now: number;
+}
+
+export interface RemoveSchedulerParams {
+  /** The scheduler that stopped. */
+  owner: string;
+  /** Rows not seen since then belonged to processes that are gone. */
+  staleBefore: number;
+}
+
+export interface CountReadyParams {
+  now: number;
+  /** Counting stops here. */
+  limit: number;
+}
+
 /** Tasks and what makes their runs: the public API's writes and reads of tasks. */
 export interface TaskStore {
   /**
    * Adds tasks in one transaction; a task with a known key updates that task in
    * place, keeping its trigger state and history.
    */
-  addTasks(tasks: NewTaskWithSchedule[], now: number): Promise<{ task: Task; created: boolean }[]>;
+  addTasks(params: AddTasksParams): Promise<{ task: Task; created: boolean }[]>;
   getTask(id: number): Promise<Task | undefined>;
   listTasks(options: { limit: number; afterId: number }): Promise<Task[]>;
   /** Deletes a task and its pending runs; its running executions become `cancelled`. */
-  removeTask(id: number, now: number): Promise<boolean>;
-  setPaused(id: number, paused: boolean, now: number): Promise<boolean>;
+  removeTask(params: TaskAt): Promise<boolean>;
+  setPaused(params: SetPausedParams): Promise<boolean>;
   /** Queues a manual run due now; false if the task does not exist. */
-  enqueueRun(taskId: number, now: number): Promise<boolean>;
+  enqueueRun(params: TaskAt): Promise<boolean>;
   /** Stores one run per task listening to `name`; returns how many. */
-  fireEvent(name: string, payloadJson: string | null, now: number): Promise<number>;
+  fireEvent(params: FireEventParams): Promise<number>;
 }
 
 /** What the producer needs: the wake, and a nudge when another connection stored work. */
@@ -176,7 +238,7 @@ export interface LeaseStore {
    * Extends the leases of the runs `ownerId` holds; returns their ids. A run it
    * believes it holds and that is missing was cancelled or taken over elsewhere.
    */
-  renewLeases(ownerId: string, until: number): Promise<number[]>;
+  renewLeases(params: RenewLeasesParams): Promise<number[]>;
   getTask: TaskStore['getTask'];
 }
 
@@ -187,11 +249,7 @@ export interface ClockStore {
    * due that much sooner (never before `now`), and `replan` pulls in periodic
    * triggers. Returns how many rows changed.
    */
-  rebaseAfterClockJump(
-    now: number,
-    jumpMs: number,
-    replan: (state: TriggerState) => TriggerState | null,
-  ): Promise<number>;
+  rebaseAfterClockJump(params: RebaseParams): Promise<number>;
   /** The latest wall-clock time recorded by any scheduler on this database, or null if none. */
   latestRecordedTime(): Promise<number | null>;
 }
@@ -211,21 +269,21 @@ export interface HistoryStore {
 /** The schedulers that run on the database. */
 export interface RegistryStore {
   /** Records, or refreshes, a scheduler that runs, with the handlers it can take. */
-  saveScheduler(owner: Owner, handlers: string[], now: number): Promise<void>;
+  saveScheduler(params: SaveSchedulerParams): Promise<void>;
   /** Forgets a scheduler that stopped, and any not seen since `staleBefore`. */
-  removeScheduler(ownerId: string, staleBefore: number): Promise<void>;
+  removeScheduler(params: RemoveSchedulerParams): Promise<void>;
   schedulers(): Promise<SchedulerInfo[]>;
 }
 
 /** Operators' questions (explain, the CLI, doctor, the unserved report). */
 export interface OperatorStore {
   /** Handlers of ready runs that none of `handlers` can take. */
-  unservedHandlers(now: number, handlers: string[]): Promise<string[]>;
+  unservedHandlers(params: UnservedParams): Promise<string[]>;
   /** The pending and running runs of one task, or (without an id) the first `limit` ready at `now`. */
   runs(params: { taskId?: number; readyAt?: number; limit: number }): Promise<RunInfo[]>;
   inspect(): Promise<DatabaseInfo>;
   /** How many runs are due at `now` and waiting (counting stops at `limit`). */
-  countReady(now: number, limit: number): Promise<number>;
+  countReady(params: CountReadyParams): Promise<number>;
   taskIdByKey(key: string): Promise<number | undefined>;
   /** Per task: executions recorded, how many succeeded and failed, and the latest status. */
   taskCounts(taskIds: number[]): Promise<Map<number, TaskCounts>>;

@@ -46,14 +46,14 @@ function cycleOnce(store: Store, owner: Owner, now: number, limit: number) {
 test('connections claiming at once never take the same run, nor two runs of one task', async () => {
   const stores = await openStores(3);
   try {
-    const tasks = await stores[0]!.addTasks(
-      Array.from({ length: 60 }, (_, i) => newTask({ name: `t${i}`, handler: 'work' })),
-      NOW,
-    );
+    const tasks = await stores[0]!.addTasks({
+      tasks: Array.from({ length: 60 }, (_, i) => newTask({ name: `t${i}`, handler: 'work' })),
+      now: NOW,
+    });
     // Two runs of every task are ready: a task may still run only once at a time.
     for (const { task } of tasks) {
-      await stores[0]!.enqueueRun(task.id, NOW);
-      await stores[0]!.enqueueRun(task.id, NOW);
+      await stores[0]!.enqueueRun({ taskId: task.id, now: NOW });
+      await stores[0]!.enqueueRun({ taskId: task.id, now: NOW });
     }
     const claimed: ClaimedRun[] = [];
     for (let round = 0; round < 10; round++) {
@@ -74,10 +74,10 @@ test('connections claiming at once never take the same run, nor two runs of one 
 test('connections firing one due periodic trigger at once make one run per slot', async () => {
   const stores = await openStores(3);
   try {
-    const [added] = await stores[0]!.addTasks(
-      [newTask({ name: 'tick', handler: 'work', triggers: [new PeriodicTrigger({ interval: 1000 })] })],
-      NOW,
-    );
+    const [added] = await stores[0]!.addTasks({
+      tasks: [newTask({ name: 'tick', handler: 'work', triggers: [new PeriodicTrigger({ interval: 1000 })] })],
+      now: NOW,
+    });
     const task = added!.task;
     for (let slot = 1; slot <= 20; slot++) {
       const now = NOW + slot * 1000;
@@ -106,12 +106,12 @@ test('connections firing one due periodic trigger at once make one run per slot'
 test('a due one-time trigger fired by several connections at once runs once', async () => {
   const stores = await openStores(3);
   try {
-    await stores[0]!.addTasks(
-      Array.from({ length: 30 }, (_, i) =>
+    await stores[0]!.addTasks({
+      tasks: Array.from({ length: 30 }, (_, i) =>
         newTask({ name: `once${i}`, handler: 'work', triggers: [new OneTimeTrigger({ delay: 1000 + i })] }),
       ),
-      NOW,
-    );
+      now: NOW,
+    });
     const now = NOW + 5000;
     const results = await Promise.all(stores.map((store, i) => cycleOnce(store, owners[i]!, now, 64)));
     expect(results.reduce((sum, result) => sum + result.fired.runs, 0)).toBe(30);
@@ -124,9 +124,9 @@ test('a due one-time trigger fired by several connections at once runs once', as
 test('after a run is recovered from an owner presumed dead, that owner cannot record it', async () => {
   const [store, other] = await openStores(2);
   try {
-    const [added] = await store!.addTasks([newTask({ name: 'slow', handler: 'work' })], NOW);
+    const [added] = await store!.addTasks({ tasks: [newTask({ name: 'slow', handler: 'work' })], now: NOW });
     const task = added!.task;
-    await store!.enqueueRun(task.id, NOW);
+    await store!.enqueueRun({ taskId: task.id, now: NOW });
     const [run] = (await cycleOnce(store!, owners[0]!, NOW, 1)).claims;
     const end = (owner: string, status: 'interrupted' | 'succeeded'): CompleteRunParams => ({
       runId: run!.runId,
@@ -162,16 +162,16 @@ test('removing a task while others fire its event, run it now and claim it: no e
   const [a, b, c] = stores as [Store, Store, Store];
   try {
     for (let round = 0; round < 20; round++) {
-      const [added] = await a.addTasks(
-        [newTask({ name: `r${round}`, handler: 'work', triggers: [new EventTrigger({ event: `e${round}` })] })],
-        NOW,
-      );
+      const [added] = await a.addTasks({
+        tasks: [newTask({ name: `r${round}`, handler: 'work', triggers: [new EventTrigger({ event: `e${round}` })] })],
+        now: NOW,
+      });
       const id = added!.task.id;
-      await a.enqueueRun(id, NOW);
+      await a.enqueueRun({ taskId: id, now: NOW });
       const [removed] = await Promise.all([
-        a.removeTask(id, NOW),
-        b.fireEvent(`e${round}`, null, NOW),
-        c.enqueueRun(id, NOW),
+        a.removeTask({ taskId: id, now: NOW }),
+        b.fireEvent({ name: `e${round}`, payloadJson: null, now: NOW }),
+        c.enqueueRun({ taskId: id, now: NOW }),
         cycleOnce(b, owners[1]!, NOW, 4),
       ]);
       expect(removed).toBe(true);
@@ -193,7 +193,7 @@ test('connections opening a new database together migrate it once, and all open'
     const infos = await Promise.all(stores.map((store) => store.inspect()));
     expect(new Set(infos.map((info) => info.schemaVersion)).size).toBe(1);
     expect(infos[0]!.schemaVersion).not.toBe('none');
-    const [added] = await stores[3]!.addTasks([newTask({ name: 'after', handler: 'work' })], NOW);
+    const [added] = await stores[3]!.addTasks({ tasks: [newTask({ name: 'after', handler: 'work' })], now: NOW });
     expect(await stores[0]!.getTask(added!.task.id)).toMatchObject({ name: 'after' });
   } finally {
     await closeAll(stores);

@@ -2,14 +2,22 @@ import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import { DatabaseError } from '../../errors.js';
 import type { Execution, ExecutionFilter } from '../../execution.js';
-import type { NewTaskWithSchedule, Task } from '../../task.js';
-import type { TriggerState } from '../../triggers/schedule.js';
+import type { Task } from '../../task.js';
 import type {
+  AddTasksParams,
+  CountReadyParams,
+  FireEventParams,
+  RebaseParams,
+  RemoveSchedulerParams,
+  RenewLeasesParams,
+  SaveSchedulerParams,
+  SetPausedParams,
+  TaskAt,
+  UnservedParams,
   CompleteRunParams,
   CycleParams,
   CycleResult,
   DatabaseInfo,
-  Owner,
   RunInfo,
   RunningRun,
   SchedulerInfo,
@@ -164,7 +172,7 @@ export class PgStore implements Store {
     return track(this.#ready().then(() => fn(this.#pool!)));
   }
 
-  async addTasks(batch: NewTaskWithSchedule[], now: number): Promise<{ task: Task; created: boolean }[]> {
+  async addTasks({ tasks: batch, now }: AddTasksParams): Promise<{ task: Task; created: boolean }[]> {
     const added = await this.#tx(
       async (client) => {
         const results: { task: Task; created: boolean }[] = [];
@@ -192,20 +200,20 @@ export class PgStore implements Store {
     return this.#pooled((client) => listTasks(client, limit, afterId));
   }
 
-  removeTask(id: number, now: number): Promise<boolean> {
-    return this.#tx((client) => removeTask(client, id, now));
+  removeTask({ taskId, now }: TaskAt): Promise<boolean> {
+    return this.#tx((client) => removeTask(client, taskId, now));
   }
 
-  setPaused(id: number, paused: boolean, now: number): Promise<boolean> {
+  setPaused({ taskId, paused, now }: SetPausedParams): Promise<boolean> {
     // A task resumed has runs that other nodes may take.
-    return this.#tx((client) => setPaused(client, id, paused, now), { notifyOthers: !paused });
+    return this.#tx((client) => setPaused(client, taskId, paused, now), { notifyOthers: !paused });
   }
 
-  enqueueRun(taskId: number, now: number): Promise<boolean> {
+  enqueueRun({ taskId, now }: TaskAt): Promise<boolean> {
     return this.#tx((client) => enqueueRun(client, taskId, now), { notifyOthers: true });
   }
 
-  fireEvent(name: string, payloadJson: string | null, now: number): Promise<number> {
+  fireEvent({ name, payloadJson, now }: FireEventParams): Promise<number> {
     return this.#tx((client) => fireEvent(client, name, payloadJson, now), { notifyOthers: true });
   }
 
@@ -225,15 +233,11 @@ export class PgStore implements Store {
     return this.#pooled((client) => runningRuns(client));
   }
 
-  renewLeases(ownerId: string, until: number): Promise<number[]> {
+  renewLeases({ owner: ownerId, until }: RenewLeasesParams): Promise<number[]> {
     return this.#pooled((client) => renewLeases(client, ownerId, until));
   }
 
-  rebaseAfterClockJump(
-    now: number,
-    jumpMs: number,
-    replan: (state: TriggerState) => TriggerState | null,
-  ): Promise<number> {
+  rebaseAfterClockJump({ now, jumpMs, replan }: RebaseParams): Promise<number> {
     return this.#tx((client) => rebaseAfterClockJump(client, now, jumpMs, replan), { notifyOthers: true });
   }
 
@@ -241,7 +245,7 @@ export class PgStore implements Store {
     return this.#pooled((client) => latestRecordedTime(client));
   }
 
-  unservedHandlers(now: number, handlers: string[]): Promise<string[]> {
+  unservedHandlers({ now, handlers }: UnservedParams): Promise<string[]> {
     return this.#pooled((client) => unservedHandlers(client, now, handlers));
   }
 
@@ -256,11 +260,11 @@ export class PgStore implements Store {
   /** PostgreSQL's autovacuum gives dead rows' space back; nothing to do here. */
   async compact(): Promise<void> {}
 
-  saveScheduler(owner: Owner, handlers: string[], now: number): Promise<void> {
+  saveScheduler({ owner, handlers, now }: SaveSchedulerParams): Promise<void> {
     return this.#pooled((client) => saveScheduler(client, owner, handlers, now));
   }
 
-  removeScheduler(ownerId: string, staleBefore: number): Promise<void> {
+  removeScheduler({ owner: ownerId, staleBefore }: RemoveSchedulerParams): Promise<void> {
     return this.#pooled((client) => removeScheduler(client, ownerId, staleBefore));
   }
 
@@ -272,7 +276,7 @@ export class PgStore implements Store {
     return this.#pooled((client) => runsOf(client, params));
   }
 
-  countReady(now: number, limit: number): Promise<number> {
+  countReady({ now, limit }: CountReadyParams): Promise<number> {
     return this.#pooled((client) => countReady(client, now, limit));
   }
 

@@ -3,15 +3,23 @@ import type Database from 'better-sqlite3';
 import { and, eq, sql } from 'drizzle-orm';
 import { DatabaseError, toDatabaseError } from '../../errors.js';
 import type { Execution, ExecutionFilter } from '../../execution.js';
-import type { NewTaskWithSchedule, Task } from '../../task.js';
-import type { TriggerState } from '../../triggers/schedule.js';
+import type { Task } from '../../task.js';
 import type {
+  AddTasksParams,
+  CountReadyParams,
+  FireEventParams,
+  RebaseParams,
+  RemoveSchedulerParams,
+  RenewLeasesParams,
+  SaveSchedulerParams,
+  SetPausedParams,
+  TaskAt,
+  UnservedParams,
   CompleteRunParams,
   CycleParams,
   CycleResult,
   DatabaseInfo,
   FireResult,
-  Owner,
   RunInfo,
   SchedulerInfo,
   RunningRun,
@@ -113,8 +121,8 @@ export class SqliteStore implements Store {
     }
   }
 
-  addTasks(batch: NewTaskWithSchedule[], now: number): Promise<{ task: Task; created: boolean }[]> {
-    return this.#write((db) => batch.map((task) => addTask(db, this.#q, task, now)));
+  addTasks({ tasks, now }: AddTasksParams): Promise<{ task: Task; created: boolean }[]> {
+    return this.#write((db) => tasks.map((task) => addTask(db, this.#q, task, now)));
   }
 
   getTask(id: number): Promise<Task | undefined> {
@@ -125,19 +133,19 @@ export class SqliteStore implements Store {
     return this.#direct((db) => listTasks(db, page));
   }
 
-  removeTask(id: number, now: number): Promise<boolean> {
-    return this.#write((db) => removeTask(db, id, now));
+  removeTask({ taskId, now }: TaskAt): Promise<boolean> {
+    return this.#write((db) => removeTask(db, taskId, now));
   }
 
-  setPaused(id: number, paused: boolean, now: number): Promise<boolean> {
-    return this.#write((db) => setPaused(db, id, paused, now));
+  setPaused({ taskId, paused, now }: SetPausedParams): Promise<boolean> {
+    return this.#write((db) => setPaused(db, taskId, paused, now));
   }
 
-  enqueueRun(taskId: number, now: number): Promise<boolean> {
+  enqueueRun({ taskId, now }: TaskAt): Promise<boolean> {
     return this.#write((db) => enqueueRun(db, taskId, now));
   }
 
-  fireEvent(name: string, payloadJson: string | null, now: number): Promise<number> {
+  fireEvent({ name, payloadJson, now }: FireEventParams): Promise<number> {
     return this.#write((db) => fireEvent(db, name, payloadJson, now));
   }
 
@@ -169,7 +177,7 @@ export class SqliteStore implements Store {
     return this.#direct(() => this.#q.runningRuns.all().map(toRunningRun));
   }
 
-  renewLeases(ownerId: string, until: number): Promise<number[]> {
+  renewLeases({ owner: ownerId, until }: RenewLeasesParams): Promise<number[]> {
     return this.#write((tx) =>
       tx
         .update(runs)
@@ -181,11 +189,7 @@ export class SqliteStore implements Store {
     );
   }
 
-  rebaseAfterClockJump(
-    now: number,
-    jumpMs: number,
-    replan: (state: TriggerState) => TriggerState | null,
-  ): Promise<number> {
+  rebaseAfterClockJump({ now, jumpMs, replan }: RebaseParams): Promise<number> {
     return this.#write((db) => rebaseAfterClockJump(db, now, jumpMs, replan));
   }
 
@@ -197,7 +201,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  unservedHandlers(now: number, handlers: string[]): Promise<string[]> {
+  unservedHandlers({ now, handlers }: UnservedParams): Promise<string[]> {
     return this.#direct((db) => unservedHandlers(db, now, handlers));
   }
 
@@ -228,11 +232,11 @@ export class SqliteStore implements Store {
     });
   }
 
-  saveScheduler(owner: Owner, handlers: string[], now: number): Promise<void> {
+  saveScheduler({ owner, handlers, now }: SaveSchedulerParams): Promise<void> {
     return this.#write((db) => saveScheduler(db, owner, handlers, now));
   }
 
-  removeScheduler(ownerId: string, staleBefore: number): Promise<void> {
+  removeScheduler({ owner: ownerId, staleBefore }: RemoveSchedulerParams): Promise<void> {
     return this.#write((db) => removeScheduler(db, ownerId, staleBefore));
   }
 
@@ -244,7 +248,7 @@ export class SqliteStore implements Store {
     return this.#direct((db) => runsOf(db, params));
   }
 
-  countReady(now: number, limit: number): Promise<number> {
+  countReady({ now, limit }: CountReadyParams): Promise<number> {
     return this.#direct(() => this.#q.countReady.get(now, limit) ?? 0);
   }
 
