@@ -4,16 +4,20 @@ import type { NormalizedRetryPolicy } from '../retry-policy.js';
 import type { NewTaskWithSchedule, Task, TriggerInfo } from '../task.js';
 import type { TriggerState } from '../triggers/schedule.js';
 import type { TriggerSpec } from '../triggers/spec.js';
-import type { executions, tasks, triggers } from './sqlite/schema.js';
+import type * as pg from './postgres/schema.js';
+import type * as sqlite from './sqlite/schema.js';
 import type { ClaimedRun, RunningRun } from './store.js';
 
 // Rows as drizzle reads them (both stores name their columns alike), the rows a
 // new task starts with, and the public shapes rows become: no row shape leaves
 // the store.
 
-export type TaskRow = typeof tasks.$inferSelect;
-export type TriggerRow = typeof triggers.$inferSelect;
-export type ExecutionRow = typeof executions.$inferSelect;
+/** The columns two row types share, each typed as both schemas allow: a column one store lacks is not here. */
+type Shared<A, B> = { [K in keyof A & keyof B]: A[K] & B[K] };
+
+export type TaskRow = Shared<typeof sqlite.tasks.$inferSelect, typeof pg.tasks.$inferSelect>;
+export type TriggerRow = Shared<typeof sqlite.triggers.$inferSelect, typeof pg.triggers.$inferSelect>;
+export type ExecutionRow = Shared<typeof sqlite.executions.$inferSelect, typeof pg.executions.$inferSelect>;
 
 export type RetryColumns = Pick<TaskRow, 'maxRetries' | 'retryDelayMs' | 'retryBackoff' | 'retryMaxDelayMs'>;
 
