@@ -1,4 +1,5 @@
 import type { TriggerInfo } from '../task.js';
+import type { DatabaseInfo } from '../store/store.js';
 
 /** Columns aligned for people; `null` and `undefined` print as "-". */
 export function table(rows: Record<string, unknown>[], columns: string[]): string {
@@ -54,4 +55,12 @@ export function describeTrigger(trigger: TriggerInfo): string {
 export function percentile(sorted: number[], p: number): number | null {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** The size line of `doctor`: the file, with SQLite's free pages and WAL, or PostgreSQL's tables. */
+export function describeSize(info: DatabaseInfo): string {
+  const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
+  const { walBytes, freePages } = info.details;
+  if (walBytes === undefined || freePages === undefined) return kib(info.sizeBytes);
+  return `${kib(info.sizeBytes)} (${freePages} free pages), WAL ${kib(walBytes)}`;
 }

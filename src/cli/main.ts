@@ -12,7 +12,15 @@ import { PgStore } from '../store/postgres/store.js';
 import { SqliteStore } from '../store/sqlite/store.js';
 import type { Store } from '../store/store.js';
 import { NoFileError, NoTaskError, UsageError } from './context.js';
-import { describeTrigger, formatDuration, formatTime, parseDuration, percentile, table } from './format.js';
+import {
+  describeSize,
+  describeTrigger,
+  formatDuration,
+  formatTime,
+  parseDuration,
+  percentile,
+  table,
+} from './format.js';
 import { steeringCommands } from './steer.js';
 
 /** Exit codes: 0 done; 1 the database refused or is unhealthy; 2 bad usage; 3 no such task; 4 no such file. */
@@ -99,7 +107,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
         [
           `integrity        ${info.integrity}`,
           `schema           ${info.schemaVersion}`,
-          `file             ${(info.fileBytes / 1024).toFixed(0)} KiB (${info.freePages} free pages), WAL ${(info.walBytes / 1024).toFixed(0)} KiB`,
+          `${isPostgresUrl(global().db) ? 'tables ' : 'file   '}          ${describeSize(info)}`,
           `stuck runs       ${stuck.length === 0 ? 'none' : stuck.map((run) => `run ${run.runId} (owner pid ${run.owner.pid} on ${run.owner.host} is gone)`).join(', ')}`,
           `unserved         ${unserved.length === 0 ? 'none' : unserved.map((h) => `"${h}" (ready runs, no live scheduler registered it)`).join(', ')}`,
           `schedulers       ${schedulers.length === 0 ? 'none running' : schedulers.map((s) => `pid ${s.pid} on ${s.host}, seen ${formatTime(s.lastSeenAt)}`).join('; ')}`,

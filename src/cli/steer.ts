@@ -77,7 +77,7 @@ export function steeringCommands(
         });
         deleted += n;
       }
-      await store.compact();
+      await store.reclaimSpace();
       print({ deleted }, () => `deleted ${deleted} execution(s)`);
     });
 }

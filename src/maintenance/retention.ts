@@ -82,7 +82,7 @@ export class Retention {
   async runOnce(now: number): Promise<void> {
     this.#prunedSinceCompact += await pruneHistory(this.#store, this.#policy, now, this.#logger);
     if (this.#prunedSinceCompact > 0 && now - this.#lastCompact >= COMPACT_EVERY_MS) {
-      await this.#store.compact();
+      await this.#store.reclaimSpace();
       this.#prunedSinceCompact = 0;
       this.#lastCompact = now;
     }

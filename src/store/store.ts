@@ -39,13 +39,14 @@ export interface TaskCounts {
   lastStatus: ExecutionStatus | null;
 }
 
-/** What `doctor` reports about the file. */
+/** What `doctor` reports about the database. */
 export interface DatabaseInfo {
   integrity: string;
   schemaVersion: string;
-  fileBytes: number;
-  walBytes: number;
-  freePages: number;
+  /** Bytes the scheduler's data takes: the SQLite file, or its PostgreSQL tables. */
+  sizeBytes: number;
+  /** What this kind of database adds (SQLite: `walBytes`, `freePages`). */
+  details: Record<string, number>;
 }
 
 /** Who holds a running run: one scheduler instance in one process. */
@@ -262,8 +263,11 @@ export interface HistoryStore {
    * beyond the newest `keepLast` of their task. Returns how many.
    */
   pruneExecutions(params: { endedBefore: number | null; keepLast: number | null; limit: number }): Promise<number>;
-  /** Gives freed pages back to the file system and trims the write-ahead log. */
-  compact(): Promise<void>;
+  /**
+   * Gives the space pruning freed back to the disk, where the database must be told
+   * (SQLite: incremental vacuum and a WAL truncation; PostgreSQL's autovacuum needs nothing).
+   */
+  reclaimSpace(): Promise<void>;
 }
 
 /** The schedulers that run on the database. */

@@ -83,8 +83,7 @@ export async function inspect(client: Queryable): Promise<DatabaseInfo> {
   return {
     integrity: 'ok',
     schemaVersion: await schemaVersion(client),
-    fileBytes: size?.bytes ?? 0,
-    walBytes: 0,
-    freePages: 0,
+    sizeBytes: size?.bytes ?? 0,
+    details: {},
   };
 }

@@ -258,7 +258,7 @@ export class PgStore implements Store {
   }
 
   /** PostgreSQL's autovacuum gives dead rows' space back; nothing to do here. */
-  async compact(): Promise<void> {}
+  async reclaimSpace(): Promise<void> {}
 
   saveScheduler({ owner, handlers, now }: SaveSchedulerParams): Promise<void> {
     return this.#pooled((client) => saveScheduler(client, owner, handlers, now));

@@ -142,9 +142,11 @@ export function inspect(sqlite: Database.Database, path: string | undefined): Da
       schemaVersion: version
         ? `${new Date(Number(version.created_at)).toISOString()} (${version.hash.slice(0, 12)})`
         : 'none',
-      fileBytes: path ? size(path) : 0,
-      walBytes: path ? size(`${path}-wal`) : 0,
-      freePages: sqlite.pragma('freelist_count', { simple: true }) as number,
+      sizeBytes: path ? size(path) : 0,
+      details: {
+        walBytes: path ? size(`${path}-wal`) : 0,
+        freePages: sqlite.pragma('freelist_count', { simple: true }) as number,
+      },
     };
   }
 }

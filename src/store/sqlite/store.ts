@@ -225,7 +225,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  compact(): Promise<void> {
+  reclaimSpace(): Promise<void> {
     return this.#direct(() => {
       this.#sqlite.pragma('incremental_vacuum');
       this.#sqlite.pragma('wal_checkpoint(TRUNCATE)');
