@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Pool, PoolClient, QueryConfig } from 'pg';
 import { DatabaseError } from '../../errors.js';
+import { formatSchemaVersion, needsMigrating, newestShipped } from '../migrations.js';
 
 /** A `pg` pool, or anything that hands out clients the same way. */
 export type PgPool = Pick<Pool, 'connect' | 'query' | 'end'>;
@@ -82,17 +82,10 @@ export function toPgDatabaseError(err: unknown): unknown {
 export async function migratePostgres(client: PoolClient): Promise<void> {
   const { drizzle } = await import('drizzle-orm/node-postgres');
   const { migrate } = await import('drizzle-orm/node-postgres/migrator');
-  const latest = Math.max(...shippedMigrations().map((entry) => entry.when));
+  const latest = newestShipped(MIGRATIONS_FOLDER);
   await query(client, 'SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
   try {
-    const applied = await newestApplied(client);
-    if (applied !== null && applied > latest) {
-      throw new DatabaseError(
-        'DATABASE_SCHEMA_TOO_NEW',
-        'the database was written by a newer version of background-tasks; upgrade the package to use it',
-      );
-    }
-    if (applied === latest) return;
+    if (!needsMigrating(await newestApplied(client), latest)) return;
     await migrate(drizzle(client), {
       migrationsFolder: MIGRATIONS_FOLDER,
       migrationsSchema: MIGRATIONS_SCHEMA,
@@ -124,14 +117,7 @@ export async function schemaVersion(client: Queryable): Promise<string> {
     client,
     `SELECT hash, created_at AS "createdAt" FROM ${MIGRATIONS_SCHEMA}.${MIGRATIONS_TABLE} ORDER BY created_at DESC LIMIT 1`,
   );
-  return row ? `${new Date(Number(row.createdAt)).toISOString()} (${row.hash.slice(0, 12)})` : 'none';
-}
-
-function shippedMigrations(): { when: number; tag: string }[] {
-  const journal = JSON.parse(readFileSync(`${MIGRATIONS_FOLDER}/meta/_journal.json`, 'utf8')) as {
-    entries: { when: number; tag: string }[];
-  };
-  return journal.entries;
+  return formatSchemaVersion(row);
 }
 
 /** One reading of the database server's clock, placed at the midpoint of its round trip. */

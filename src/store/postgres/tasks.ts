@@ -1,18 +1,10 @@
 import type { PoolClient } from 'pg';
 import type { NewTaskWithSchedule, Task } from '../../task.js';
 import type { TriggerState } from '../../triggers/schedule.js';
-import {
-  newTriggerRow,
-  specKey,
-  specOf,
-  taskDefinition,
-  toTask,
-  triggerInsertValues,
-  type TaskRow,
-  type TriggerRow,
-} from '../rows.js';
+import { newTriggerRow, taskDefinition, toTask, triggerInsertValues, type TaskRow, type TriggerRow } from '../rows.js';
 import { query, type Queryable } from './connection.js';
 import { RETRY_COLUMNS, TRIGGER_COLUMNS } from '../columns.js';
+import { matchTriggers } from '../keyed-update.js';
 
 // Adding, updating and reading tasks with their triggers.
 
@@ -122,17 +114,10 @@ async function syncTriggers(
     `SELECT ${TRIGGER_COLUMNS} FROM background_tasks.triggers g WHERE g.task_id = $1 ORDER BY g.id FOR UPDATE`,
     [taskId],
   );
-  const unmatched = [...existing];
-  for (const state of wanted) {
-    const key = specKey(state.spec);
-    const i = unmatched.findIndex((row) => specKey(specOf(row)) === key);
-    if (i >= 0) unmatched.splice(i, 1);
-    else await insertTrigger(client, taskId, state, priority, now);
-  }
-  if (unmatched.length > 0) {
-    await query(client, 'DELETE FROM background_tasks.triggers WHERE id = ANY($1::bigint[])', [
-      unmatched.map((row) => row.id),
-    ]);
+  const { added, removed } = matchTriggers(existing, wanted);
+  for (const state of added) await insertTrigger(client, taskId, state, priority, now);
+  if (removed.length > 0) {
+    await query(client, 'DELETE FROM background_tasks.triggers WHERE id = ANY($1::bigint[])', [removed]);
   }
 }
 

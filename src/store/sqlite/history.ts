@@ -7,6 +7,7 @@ import type { DatabaseInfo, Owner, RunInfo, SchedulerInfo, TaskCounts } from '..
 import type { SqliteDb } from './open.js';
 import { executions, runs, schedulers } from './schema.js';
 import type { Statements } from './statements.js';
+import { formatSchemaVersion } from '../migrations.js';
 
 // History, the schedulers' rows and operators' questions, on SQLite.
 
@@ -55,20 +56,16 @@ export function unservedHandlers(db: SqliteDb, now: number, handlers: string[]):
 
 export function saveScheduler(db: SqliteDb, owner: Owner, handlers: string[], now: number): void {
   const row = { id: owner.id, host: owner.host, pid: owner.pid, handlers: JSON.stringify(handlers), lastSeenAt: now };
-  {
-    db.insert(schedulers)
-      .values({ ...row, startedAt: now })
-      .onConflictDoUpdate({ target: schedulers.id, set: { handlers: row.handlers, lastSeenAt: now } })
-      .run();
-  }
+  db.insert(schedulers)
+    .values({ ...row, startedAt: now })
+    .onConflictDoUpdate({ target: schedulers.id, set: { handlers: row.handlers, lastSeenAt: now } })
+    .run();
 }
 
 export function removeScheduler(db: SqliteDb, ownerId: string, staleBefore: number): void {
-  {
-    db.delete(schedulers)
-      .where(sql`${schedulers.id} = ${ownerId} OR ${schedulers.lastSeenAt} < ${staleBefore}`)
-      .run();
-  }
+  db.delete(schedulers)
+    .where(sql`${schedulers.id} = ${ownerId} OR ${schedulers.lastSeenAt} < ${staleBefore}`)
+    .run();
 }
 
 export function schedulersOf(db: SqliteDb): SchedulerInfo[] {
@@ -108,45 +105,39 @@ export function runsOf(
 }
 
 export function taskCounts(db: SqliteDb, taskIds: number[]): Map<number, TaskCounts> {
-  {
-    const rows = db.all<{
-      taskId: number;
-      total: number;
-      succeeded: number;
-      failed: number;
-      lastStatus: ExecutionStatus;
-    }>(sql`
-      SELECT task_id AS taskId, count(*) AS total, sum(status = 'succeeded') AS succeeded,
-             sum(status = 'failed') AS failed,
-             (SELECT status FROM executions l WHERE l.task_id = e.task_id ORDER BY id DESC LIMIT 1) AS lastStatus
-      FROM executions e WHERE task_id IN (SELECT value FROM json_each(${JSON.stringify(taskIds)}))
-      GROUP BY task_id`);
-    return new Map(rows.map((row) => [row.taskId, row]));
-  }
+  const rows = db.all<{
+    taskId: number;
+    total: number;
+    succeeded: number;
+    failed: number;
+    lastStatus: ExecutionStatus;
+  }>(sql`
+    SELECT task_id AS taskId, count(*) AS total, sum(status = 'succeeded') AS succeeded,
+           sum(status = 'failed') AS failed,
+           (SELECT status FROM executions l WHERE l.task_id = e.task_id ORDER BY id DESC LIMIT 1) AS lastStatus
+    FROM executions e WHERE task_id IN (SELECT value FROM json_each(${JSON.stringify(taskIds)}))
+    GROUP BY task_id`);
+  return new Map(rows.map((row) => [row.taskId, row]));
 }
 
 export function inspect(sqlite: Database.Database, path: string | undefined): DatabaseInfo {
-  {
-    const size = (path: string) => {
-      try {
-        return statSync(path).size;
-      } catch {
-        return 0;
-      }
-    };
-    const version = sqlite
-      .prepare('SELECT hash, created_at FROM __drizzle_migrations ORDER BY created_at DESC LIMIT 1')
-      .get() as { hash: string; created_at: number } | undefined;
-    return {
-      integrity: sqlite.pragma('integrity_check', { simple: true }) as string,
-      schemaVersion: version
-        ? `${new Date(Number(version.created_at)).toISOString()} (${version.hash.slice(0, 12)})`
-        : 'none',
-      sizeBytes: path ? size(path) : 0,
-      details: {
-        walBytes: path ? size(`${path}-wal`) : 0,
-        freePages: sqlite.pragma('freelist_count', { simple: true }) as number,
-      },
-    };
-  }
+  const size = (path: string) => {
+    try {
+      return statSync(path).size;
+    } catch {
+      return 0;
+    }
+  };
+  const version = sqlite
+    .prepare('SELECT hash, created_at FROM __drizzle_migrations ORDER BY created_at DESC LIMIT 1')
+    .get() as { hash: string; created_at: number } | undefined;
+  return {
+    integrity: sqlite.pragma('integrity_check', { simple: true }) as string,
+    schemaVersion: formatSchemaVersion(version && { hash: version.hash, createdAt: version.created_at }),
+    sizeBytes: path ? size(path) : 0,
+    details: {
+      walBytes: path ? size(`${path}-wal`) : 0,
+      freePages: sqlite.pragma('freelist_count', { simple: true }) as number,
+    },
+  };
 }

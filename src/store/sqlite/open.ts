@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import { DatabaseError, toDatabaseError } from '../../errors.js';
+import { toDatabaseError } from '../../errors.js';
 import * as schema from './schema.js';
+import { needsMigrating, newestShipped } from '../migrations.js';
 
 export type Durability = 'full' | 'normal';
 
@@ -61,16 +61,9 @@ export function openSqlite(filename: string, options: OpenOptions = {}): { sqlit
  * that finds the schema current after all is another process's success.
  */
 function migrateOnce(sqlite: Database.Database, db: SqliteDb): void {
-  const latest = Math.max(...shippedMigrations().map((entry) => entry.when));
+  const latest = newestShipped(MIGRATIONS_FOLDER);
   for (let attempt = 1; ; attempt++) {
-    const applied = newestApplied(sqlite);
-    if (applied !== null && applied > latest) {
-      throw new DatabaseError(
-        'DATABASE_SCHEMA_TOO_NEW',
-        'the database was written by a newer version of background-tasks; upgrade the package to use it',
-      );
-    }
-    if (applied === latest) return;
+    if (!needsMigrating(newestApplied(sqlite), latest)) return;
     try {
       migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
       return;
@@ -92,11 +85,4 @@ function newestApplied(sqlite: Database.Database): number | null {
     newest: number | null;
   };
   return row.newest === null ? null : Number(row.newest);
-}
-
-function shippedMigrations(): { when: number; tag: string }[] {
-  const journal = JSON.parse(readFileSync(`${MIGRATIONS_FOLDER}/meta/_journal.json`, 'utf8')) as {
-    entries: { when: number; tag: string }[];
-  };
-  return journal.entries;
 }

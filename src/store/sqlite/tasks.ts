@@ -3,8 +3,6 @@ import type { NewTaskWithSchedule, Task } from '../../task.js';
 import type { TriggerState } from '../../triggers/schedule.js';
 import {
   newTriggerRow,
-  specKey,
-  specOf,
   taskDefinition,
   toTask,
   triggerInsertValues,
@@ -15,6 +13,7 @@ import {
 import type { SqliteDb } from './open.js';
 import { executions, runs, tasks, triggers } from './schema.js';
 import type { Statements } from './statements.js';
+import { matchTriggers } from '../keyed-update.js';
 
 // Tasks, their triggers and what makes their runs, on SQLite: each function runs
 // inside the transaction that SqliteStore opened for it.
@@ -83,64 +82,55 @@ function syncTriggers(
   now: number,
 ): void {
   const existing = db.select().from(triggers).where(eq(triggers.taskId, taskId)).orderBy(asc(triggers.id)).all();
-  const unmatched = [...existing];
-  for (const state of wanted) {
-    const key = specKey(state.spec);
-    const i = unmatched.findIndex((row) => specKey(specOf(row)) === key);
-    if (i >= 0) unmatched.splice(i, 1);
-    else insertTrigger(q, taskId, state, priority, now);
-  }
-  for (const row of unmatched) db.delete(triggers).where(eq(triggers.id, row.id)).run();
+  const { added, removed } = matchTriggers(existing, wanted);
+  for (const state of added) insertTrigger(q, taskId, state, priority, now);
+  if (removed.length > 0) db.delete(triggers).where(inArray(triggers.id, removed)).run();
 }
 
 export function listTasks(db: SqliteDb, { limit, afterId }: { limit: number; afterId: number }): Task[] {
-  {
-    const rows = db
-      .select()
-      .from(tasks)
-      .where(sql`${tasks.id} > ${afterId}`)
-      .orderBy(asc(tasks.id))
-      .limit(limit)
-      .all();
-    if (rows.length === 0) return [];
-    const triggerRows = db
-      .select()
-      .from(triggers)
-      .where(
-        inArray(
-          triggers.taskId,
-          rows.map((row) => row.id),
-        ),
-      )
-      .orderBy(asc(triggers.id))
-      .all();
-    return rows.map((row) =>
-      toTask(
-        row,
-        triggerRows.filter((t) => t.taskId === row.id),
+  const rows = db
+    .select()
+    .from(tasks)
+    .where(sql`${tasks.id} > ${afterId}`)
+    .orderBy(asc(tasks.id))
+    .limit(limit)
+    .all();
+  if (rows.length === 0) return [];
+  const triggerRows = db
+    .select()
+    .from(triggers)
+    .where(
+      inArray(
+        triggers.taskId,
+        rows.map((row) => row.id),
       ),
-    );
-  }
+    )
+    .orderBy(asc(triggers.id))
+    .all();
+  return rows.map((row) =>
+    toTask(
+      row,
+      triggerRows.filter((t) => t.taskId === row.id),
+    ),
+  );
 }
 
 export function removeTask(db: SqliteDb, id: number, now: number): boolean {
-  {
-    db.update(executions)
-      .set({
-        status: 'cancelled',
-        endedAt: now,
-        durationMs: sql`${now} - ${executions.startedAt}`,
-        error: 'task removed',
-      })
-      .where(
-        and(
-          eq(executions.status, 'running'),
-          sql`${executions.id} IN (SELECT execution_id FROM runs WHERE task_id = ${id} AND state = 'running')`,
-        ),
-      )
-      .run();
-    return db.delete(tasks).where(eq(tasks.id, id)).run().changes > 0;
-  }
+  db.update(executions)
+    .set({
+      status: 'cancelled',
+      endedAt: now,
+      durationMs: sql`${now} - ${executions.startedAt}`,
+      error: 'task removed',
+    })
+    .where(
+      and(
+        eq(executions.status, 'running'),
+        sql`${executions.id} IN (SELECT execution_id FROM runs WHERE task_id = ${id} AND state = 'running')`,
+      ),
+    )
+    .run();
+  return db.delete(tasks).where(eq(tasks.id, id)).run().changes > 0;
 }
 
 export function setPaused(db: SqliteDb, id: number, paused: boolean, now: number): boolean {
@@ -148,31 +138,27 @@ export function setPaused(db: SqliteDb, id: number, paused: boolean, now: number
 }
 
 export function enqueueRun(db: SqliteDb, taskId: number, now: number): boolean {
-  {
-    const task = db.select({ priority: tasks.priority }).from(tasks).where(eq(tasks.id, taskId)).get();
-    if (!task) return false;
-    db.insert(runs)
-      .values({ taskId, reason: 'manual', state: 'waiting', priority: task.priority, dueAt: now, createdAt: now })
-      .run();
-    return true;
-  }
+  const task = db.select({ priority: tasks.priority }).from(tasks).where(eq(tasks.id, taskId)).get();
+  if (!task) return false;
+  db.insert(runs)
+    .values({ taskId, reason: 'manual', state: 'waiting', priority: task.priority, dueAt: now, createdAt: now })
+    .run();
+  return true;
 }
 
 export function fireEvent(db: SqliteDb, name: string, payloadJson: string | null, now: number): number {
-  {
-    // One run per listening task, even if it listens to the event twice.
-    const inserted = db.run(sql`
-      INSERT INTO runs (task_id, trigger_id, reason, event_name, event_payload, state, priority, due_at, created_at)
-      SELECT g.task_id, min(g.id), 'event', ${name}, ${payloadJson}, 'waiting', t.priority, ${now}, ${now}
-      FROM triggers g JOIN tasks t ON t.id = g.task_id
-      WHERE g.kind = 'event' AND g.event_name = ${name}
-      GROUP BY g.task_id ORDER BY g.task_id`);
-    db.update(triggers)
-      .set({ fireCount: sql`${triggers.fireCount} + 1`, lastFiredAt: now })
-      .where(and(eq(triggers.kind, 'event'), eq(triggers.eventName, name)))
-      .run();
-    return inserted.changes;
-  }
+  // One run per listening task, even if it listens to the event twice.
+  const inserted = db.run(sql`
+    INSERT INTO runs (task_id, trigger_id, reason, event_name, event_payload, state, priority, due_at, created_at)
+    SELECT g.task_id, min(g.id), 'event', ${name}, ${payloadJson}, 'waiting', t.priority, ${now}, ${now}
+    FROM triggers g JOIN tasks t ON t.id = g.task_id
+    WHERE g.kind = 'event' AND g.event_name = ${name}
+    GROUP BY g.task_id ORDER BY g.task_id`);
+  db.update(triggers)
+    .set({ fireCount: sql`${triggers.fireCount} + 1`, lastFiredAt: now })
+    .where(and(eq(triggers.kind, 'event'), eq(triggers.eventName, name)))
+    .run();
+  return inserted.changes;
 }
 
 export function rebaseAfterClockJump(
@@ -181,34 +167,32 @@ export function rebaseAfterClockJump(
   jumpMs: number,
   replan: (state: TriggerState) => TriggerState | null,
 ): number {
-  {
-    let changed = 0;
-    // Only on a detected jump back, so a pass over future triggers is affordable.
-    const future = tx
-      .select()
-      .from(triggers)
-      .where(and(sql`${triggers.nextFireAt} > ${now}`, inArray(triggers.kind, ['interval', 'cron'])))
-      .all();
-    for (const row of future) {
-      const next = replan(triggerState(row));
-      if (next === null) continue;
-      tx.update(triggers)
-        .set({ anchorAt: next.anchorAt, nextSlotAt: next.nextSlotAt, nextFireAt: next.nextFireAt })
-        .where(eq(triggers.id, row.id))
-        .run();
-      changed++;
-    }
-    const sooner = (column: typeof runs.dueAt | typeof triggers.nextFireAt) => sql`max(${now}, ${column} - ${jumpMs})`;
-    changed += tx
-      .update(triggers)
-      .set({ nextSlotAt: sooner(triggers.nextFireAt), nextFireAt: sooner(triggers.nextFireAt) })
-      .where(and(eq(triggers.kind, 'once'), sql`${triggers.delayMs} IS NOT NULL`, sql`${triggers.nextFireAt} > ${now}`))
-      .run().changes;
-    changed += tx
-      .update(runs)
-      .set({ dueAt: sooner(runs.dueAt) })
-      .where(and(sql`${runs.state} = 'waiting'`, sql`${runs.dueAt} > ${now}`))
-      .run().changes;
-    return changed;
+  let changed = 0;
+  // Only on a detected jump back, so a pass over future triggers is affordable.
+  const future = tx
+    .select()
+    .from(triggers)
+    .where(and(sql`${triggers.nextFireAt} > ${now}`, inArray(triggers.kind, ['interval', 'cron'])))
+    .all();
+  for (const row of future) {
+    const next = replan(triggerState(row));
+    if (next === null) continue;
+    tx.update(triggers)
+      .set({ anchorAt: next.anchorAt, nextSlotAt: next.nextSlotAt, nextFireAt: next.nextFireAt })
+      .where(eq(triggers.id, row.id))
+      .run();
+    changed++;
   }
+  const sooner = (column: typeof runs.dueAt | typeof triggers.nextFireAt) => sql`max(${now}, ${column} - ${jumpMs})`;
+  changed += tx
+    .update(triggers)
+    .set({ nextSlotAt: sooner(triggers.nextFireAt), nextFireAt: sooner(triggers.nextFireAt) })
+    .where(and(eq(triggers.kind, 'once'), sql`${triggers.delayMs} IS NOT NULL`, sql`${triggers.nextFireAt} > ${now}`))
+    .run().changes;
+  changed += tx
+    .update(runs)
+    .set({ dueAt: sooner(runs.dueAt) })
+    .where(and(sql`${runs.state} = 'waiting'`, sql`${runs.dueAt} > ${now}`))
+    .run().changes;
+  return changed;
 }
