@@ -82,6 +82,22 @@ export class DatabaseError extends BackgroundTasksError {
   }
 }
 
+/** How each kind of refusal reads, whichever database refused; the driver's message follows. */
+const REFUSALS: Partial<Record<DatabaseErrorCode, string>> = {
+  DATABASE_LOCKED: 'database is locked',
+  DATABASE_READ_ONLY: 'database is read-only',
+  DATABASE_FULL: 'database or disk is full',
+  DATABASE_CORRUPT: 'not a usable database',
+  DATABASE_UNAVAILABLE: 'PostgreSQL is unreachable',
+};
+
+/** A driver's error as the typed error of its kind (each store decides the kind from its own codes). */
+export function refusal(code: DatabaseErrorCode, err: unknown): DatabaseError {
+  const message = err instanceof Error ? err.message : String(err);
+  const prefix = REFUSALS[code];
+  return new DatabaseError(code, prefix === undefined ? message : `${prefix}: ${message}`, { cause: err });
+}
+
 /** Turns anything a handler may throw into an Error, keeping the original as `cause`. */
 export function coerceError(thrown: unknown): Error {
   if (thrown instanceof Error) return thrown;
@@ -99,18 +115,9 @@ export function toDatabaseError(err: unknown): unknown {
   if (err instanceof BackgroundTasksError) return err;
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
-    return new DatabaseError('DATABASE_LOCKED', `database is locked: ${message}`, { cause: err });
-  }
-  if (code.startsWith('SQLITE_READONLY')) {
-    return new DatabaseError('DATABASE_READ_ONLY', `database is read-only: ${message}`, { cause: err });
-  }
-  if (code === 'SQLITE_FULL') {
-    return new DatabaseError('DATABASE_FULL', `database or disk is full: ${message}`, { cause: err });
-  }
-  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
-    return new DatabaseError('DATABASE_CORRUPT', `not a usable database: ${message}`, { cause: err });
-  }
-  return new DatabaseError('DATABASE_ERROR', message, { cause: err });
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return refusal('DATABASE_LOCKED', err);
+  if (code.startsWith('SQLITE_READONLY')) return refusal('DATABASE_READ_ONLY', err);
+  if (code === 'SQLITE_FULL') return refusal('DATABASE_FULL', err);
+  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) return refusal('DATABASE_CORRUPT', err);
+  return refusal('DATABASE_ERROR', err);
 }

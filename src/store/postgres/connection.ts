@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { Pool, PoolClient, QueryConfig } from 'pg';
-import { DatabaseError } from '../../errors.js';
+import { DatabaseError, refusal } from '../../errors.js';
 import { formatSchemaVersion, needsMigrating, newestShipped } from '../migrations.js';
 
 /** A `pg` pool, or anything that hands out clients the same way. */
@@ -51,28 +51,19 @@ export async function query<R>(client: Queryable, text: string, values: unknown[
 export function toPgDatabaseError(err: unknown): unknown {
   if (err instanceof DatabaseError) return err;
   const code = (err as { code?: unknown } | null)?.code;
-  const message = err instanceof Error ? err.message : String(err);
   if (typeof code !== 'string') {
-    if (err instanceof Error && /Connection terminated|connect|ECONN|timeout/i.test(message)) {
-      return new DatabaseError('DATABASE_UNAVAILABLE', `PostgreSQL is unreachable: ${message}`, { cause: err });
-    }
-    return err;
+    const lost = err instanceof Error && /Connection terminated|connect|ECONN|timeout/i.test(err.message);
+    return lost ? refusal('DATABASE_UNAVAILABLE', err) : err;
   }
   if (code.startsWith('ECONN') || code === 'ENOTFOUND' || code === 'ETIMEDOUT' || /^(08|57P)/.test(code)) {
-    return new DatabaseError('DATABASE_UNAVAILABLE', `PostgreSQL is unreachable: ${message}`, { cause: err });
+    return refusal('DATABASE_UNAVAILABLE', err);
   }
   // Deadlock, serialization failure, lock_timeout: another transaction held what this one needed.
-  if (code === '40P01' || code === '40001' || code === '55P03') {
-    return new DatabaseError('DATABASE_LOCKED', `database is locked: ${message}`, { cause: err });
-  }
-  if (code === '25006')
-    return new DatabaseError('DATABASE_READ_ONLY', `database is read-only: ${message}`, { cause: err });
-  if (code === '53100')
-    return new DatabaseError('DATABASE_FULL', `database or disk is full: ${message}`, { cause: err });
-  if (code === 'XX001' || code === 'XX002') {
-    return new DatabaseError('DATABASE_CORRUPT', `not a usable database: ${message}`, { cause: err });
-  }
-  return new DatabaseError('DATABASE_ERROR', message, { cause: err });
+  if (code === '40P01' || code === '40001' || code === '55P03') return refusal('DATABASE_LOCKED', err);
+  if (code === '25006') return refusal('DATABASE_READ_ONLY', err);
+  if (code === '53100') return refusal('DATABASE_FULL', err);
+  if (code === 'XX001' || code === 'XX002') return refusal('DATABASE_CORRUPT', err);
+  return refusal('DATABASE_ERROR', err);
 }
 
 /**
