@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -37,6 +38,15 @@ function postgresAvailable(): boolean {
 }
 
 export default defineConfig({
+  resolve: {
+    // A module task's worker thread runs JavaScript: the sources under test start the built entry.
+    alias: [
+      {
+        find: /^\.\/worker-entry-url\.js$/,
+        replacement: fileURLToPath(new URL('./test/helpers/worker-entry-url.ts', import.meta.url)),
+      },
+    ],
+  },
   test: {
     testTimeout: 20_000,
     hookTimeout: 20_000,

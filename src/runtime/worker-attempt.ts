@@ -5,12 +5,8 @@ import { TaskTimeoutError } from '../errors.js';
 import type { ClaimedRun } from '../store/store.js';
 import { failure, type RunningAttempt } from './executor.js';
 import type { Outcome } from './outcome.js';
+import { WORKER_ENTRY as ENTRY } from './worker-entry-url.js';
 
-// Tests run the TypeScript sources, but a worker needs JavaScript: take the built file then.
-const ENTRY = new URL(
-  import.meta.url.endsWith('.ts') ? '../../dist/runtime/worker-entry.js' : './worker-entry.js',
-  import.meta.url,
-);
 
 type FromWorker =
   | { type: 'log'; level: string; args: unknown[] }
