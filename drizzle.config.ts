@@ -6,4 +6,7 @@ export default defineConfig({
   dialect: 'sqlite',
   schema: './src/store/sqlite/schema.ts',
   out: './migrations/sqlite',
+  // The package's own record of applied migrations (src/store/sqlite/open.ts), apart
+  // from the `__drizzle_migrations` of an application sharing the file.
+  migrations: { table: '__background_tasks_migrations' },
 });

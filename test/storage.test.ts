@@ -68,7 +68,7 @@ test('a schema newer than this package is refused, not downgraded', async () => 
   const first = new Scheduler({ database: path, logger: silentLogger });
   await first.close();
   const db = new Database(path);
-  db.prepare('INSERT INTO __drizzle_migrations (hash, created_at) VALUES (?, ?)').run('future', Date.UTC(2100, 0, 1));
+  db.prepare('INSERT INTO __background_tasks_migrations (hash, created_at) VALUES (?, ?)').run('future', Date.UTC(2100, 0, 1));
   db.close();
   expect(() => new Scheduler({ database: path, logger: silentLogger })).toThrow(
     expect.objectContaining({ code: 'DATABASE_SCHEMA_TOO_NEW' }),

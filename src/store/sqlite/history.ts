@@ -4,7 +4,7 @@ import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import type { Execution, ExecutionFilter, ExecutionStatus } from '../../execution.js';
 import { toExecution } from '../rows.js';
 import type { DatabaseInfo, Owner, RunInfo, SchedulerInfo, TaskCounts } from '../store.js';
-import type { SqliteDb } from './open.js';
+import { MIGRATIONS_TABLE, type SqliteDb } from './open.js';
 import { executions, runs, schedulers } from './schema.js';
 import type { Statements } from './statements.js';
 import { formatSchemaVersion } from '../migrations.js';
@@ -129,7 +129,7 @@ export function inspect(sqlite: Database.Database, path: string | undefined): Da
     }
   };
   const version = sqlite
-    .prepare('SELECT hash, created_at FROM __drizzle_migrations ORDER BY created_at DESC LIMIT 1')
+    .prepare(`SELECT hash, created_at FROM ${MIGRATIONS_TABLE} ORDER BY created_at DESC LIMIT 1`)
     .get() as { hash: string; created_at: number } | undefined;
   return {
     integrity: sqlite.pragma('integrity_check', { simple: true }) as string,

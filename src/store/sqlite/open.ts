@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { toDatabaseError } from '../../errors.js';
 import * as schema from './schema.js';
 import { needsMigrating, newestShipped } from '../migrations.js';
@@ -25,6 +26,15 @@ export type SqliteDb = BetterSQLite3Database<typeof schema>;
 // Resolved from this file, not the working directory: the same relative path holds
 // in src/store/sqlite and dist/store/sqlite.
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../../migrations/sqlite', import.meta.url));
+
+/**
+ * The package's record of its applied migrations: a table of its own, so that an
+ * application's drizzle-kit migrations on the same file (in drizzle's default
+ * `__drizzle_migrations`) and the package's never read each other's.
+ */
+export const MIGRATIONS_TABLE = '__background_tasks_migrations';
+/** Where releases before 0.2 recorded them: drizzle's default table. */
+const LEGACY_MIGRATIONS_TABLE = '__drizzle_migrations';
 
 /** Opens (creating if need be) a database file, sets its pragmas and applies pending migrations. */
 export function openSqlite(filename: string, options: OpenOptions = {}): { sqlite: Database.Database; db: SqliteDb } {
@@ -63,9 +73,10 @@ export function openSqlite(filename: string, options: OpenOptions = {}): { sqlit
 function migrateOnce(sqlite: Database.Database, db: SqliteDb): void {
   const latest = newestShipped(MIGRATIONS_FOLDER);
   for (let attempt = 1; ; attempt++) {
+    adoptLegacyRecords(sqlite);
     if (!needsMigrating(newestApplied(sqlite), latest)) return;
     try {
-      migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+      migrate(db, { migrationsFolder: MIGRATIONS_FOLDER, migrationsTable: MIGRATIONS_TABLE });
       return;
     } catch (err) {
       if (attempt >= MIGRATE_ATTEMPTS) throw err;
@@ -76,13 +87,43 @@ function migrateOnce(sqlite: Database.Database, db: SqliteDb): void {
 
 const MIGRATE_ATTEMPTS = 5;
 
+function hasTable(sqlite: Database.Database, name: string): boolean {
+  return sqlite.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+}
+
 function newestApplied(sqlite: Database.Database): number | null {
-  const table = sqlite
-    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'")
-    .get();
-  if (!table) return null;
-  const row = sqlite.prepare('SELECT max(created_at) AS newest FROM __drizzle_migrations').get() as {
+  if (!hasTable(sqlite, MIGRATIONS_TABLE)) return null;
+  const row = sqlite.prepare(`SELECT max(created_at) AS newest FROM ${MIGRATIONS_TABLE}`).get() as {
     newest: number | null;
   };
   return row.newest === null ? null : Number(row.newest);
+}
+
+/**
+ * A file from a release that kept its migration records in drizzle's default table:
+ * the package's rows (known by their hashes) move to its own table, in one
+ * transaction; an application's rows stay where its drizzle-kit looks for them,
+ * and the default table goes if nothing else was in it.
+ */
+function adoptLegacyRecords(sqlite: Database.Database): void {
+  if (hasTable(sqlite, MIGRATIONS_TABLE) || !hasTable(sqlite, LEGACY_MIGRATIONS_TABLE)) return;
+  const ours = readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER }).map((m) => m.hash);
+  const marks = ours.map(() => '?').join(', ');
+  sqlite
+    .transaction(() => {
+      if (hasTable(sqlite, MIGRATIONS_TABLE)) return; // another process adopted them first
+      sqlite.exec(
+        `CREATE TABLE ${MIGRATIONS_TABLE} (id INTEGER PRIMARY KEY AUTOINCREMENT, hash text NOT NULL, created_at numeric)`,
+      );
+      sqlite
+        .prepare(
+          `INSERT INTO ${MIGRATIONS_TABLE} (hash, created_at)
+         SELECT hash, created_at FROM ${LEGACY_MIGRATIONS_TABLE} WHERE hash IN (${marks}) ORDER BY created_at`,
+        )
+        .run(...ours);
+      sqlite.prepare(`DELETE FROM ${LEGACY_MIGRATIONS_TABLE} WHERE hash IN (${marks})`).run(...ours);
+      const left = sqlite.prepare(`SELECT count(*) FROM ${LEGACY_MIGRATIONS_TABLE}`).pluck().get() as number;
+      if (left === 0) sqlite.exec(`DROP TABLE ${LEGACY_MIGRATIONS_TABLE}`);
+    })
+    .immediate();
 }
