@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { ValidationError } from './errors.js';
 import { isPostgresUrl, type PgPool } from './store/postgres/connection.js';
 import { PgStore } from './store/postgres/store.js';
@@ -44,5 +46,10 @@ function databaseOption(
   }
   const text = nonEmptyString(database, 'database', 4096);
   if (isPostgresUrl(text)) return { kind: 'postgres', target: text };
+  // better-sqlite3 would throw a plain TypeError for a file in a folder that does not exist.
+  const folder = dirname(text);
+  if (text !== ':memory:' && !text.startsWith('file:') && !existsSync(folder)) {
+    throw new ValidationError('database', `the folder ${folder} does not exist`);
+  }
   return { kind: 'sqlite', path: text };
 }

@@ -106,6 +106,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
 
   /** Names a handler so tasks can refer to it. Registering a name again replaces it. */
   register<Args = unknown>(name: string, handler: Handler<Args>): this {
+    this.#assertOpen();
     nonEmptyString(name, 'name', 200);
     if (typeof handler !== 'function')
       throw new ValidationError('handler', `must be a function, got ${describe(handler)}`);

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ValidationError } from './errors.js';
 import { toJson, type JsonValue } from './json.js';
@@ -93,9 +94,30 @@ export const MAX_TRIGGERS = 32;
 const PRIORITY_LIMIT = 2 ** 31 - 1;
 
 /** Checks a definition and returns it normalized; throws ValidationError naming the field. */
+/** The fields a definition may have: from JavaScript, a misspelt one would be silently ignored. */
+const DEFINITION_FIELDS: ReadonlySet<string> = new Set<keyof TaskDefinition>([
+  'name',
+  'key',
+  'handler',
+  'description',
+  'args',
+  'priority',
+  'timeout',
+  'module',
+  'memoryLimitMb',
+  'triggers',
+  'retryPolicy',
+  'paused',
+]);
+
 export function validateDefinition(definition: TaskDefinition): NewTask {
   if (definition === null || typeof definition !== 'object') {
     throw new ValidationError('definition', `must be an object, got ${describe(definition)}`);
+  }
+  for (const field of Object.keys(definition)) {
+    if (!DEFINITION_FIELDS.has(field)) {
+      throw new ValidationError(field, `is not a field of a task definition (${[...DEFINITION_FIELDS].join(', ')})`);
+    }
   }
   const name = nonEmptyString(definition.name, 'name', MAX_NAME_LENGTH);
   const triggers = definition.triggers ?? [];
@@ -115,6 +137,13 @@ export function validateDefinition(definition: TaskDefinition): NewTask {
   if (definition.memoryLimitMb !== undefined && definition.module === undefined) {
     throw new ValidationError('memoryLimitMb', 'applies only to a task with a module');
   }
+  if (definition.module !== undefined && definition.handler !== undefined) {
+    throw new ValidationError('handler', "a task with a module has no handler: the module's default export is run");
+  }
+  const module = definition.module === undefined ? null : resolve(nonEmptyString(definition.module, 'module', 4096));
+  if (module !== null && !existsSync(module)) {
+    throw new ValidationError('module', `no such file: ${module}`);
+  }
   if (definition.paused !== undefined && typeof definition.paused !== 'boolean') {
     throw new ValidationError('paused', `must be a boolean, got ${describe(definition.paused)}`);
   }
@@ -122,7 +151,7 @@ export function validateDefinition(definition: TaskDefinition): NewTask {
     key: definition.key === undefined ? null : nonEmptyString(definition.key, 'key', MAX_KEY_LENGTH),
     name,
     handler: definition.handler === undefined ? name : nonEmptyString(definition.handler, 'handler', MAX_NAME_LENGTH),
-    module: definition.module === undefined ? null : resolve(nonEmptyString(definition.module, 'module', 4096)),
+    module,
     memoryLimitMb:
       definition.memoryLimitMb === undefined ? null : integerIn(definition.memoryLimitMb, 'memoryLimitMb', 4, 1 << 20),
     description: optionalText(definition.description, 'description', MAX_DESCRIPTION_LENGTH),

@@ -68,7 +68,10 @@ test('a schema newer than this package is refused, not downgraded', async () => 
   const first = new Scheduler({ database: path, logger: silentLogger });
   await first.close();
   const db = new Database(path);
-  db.prepare('INSERT INTO __background_tasks_migrations (hash, created_at) VALUES (?, ?)').run('future', Date.UTC(2100, 0, 1));
+  db.prepare('INSERT INTO __background_tasks_migrations (hash, created_at) VALUES (?, ?)').run(
+    'future',
+    Date.UTC(2100, 0, 1),
+  );
   db.close();
   expect(() => new Scheduler({ database: path, logger: silentLogger })).toThrow(
     expect.objectContaining({ code: 'DATABASE_SCHEMA_TOO_NEW' }),
@@ -93,4 +96,11 @@ test('a stored trigger that can no longer be scheduled is disabled and reported;
   });
   expect((await ran).taskId).toBe(fine.id);
   expect((await scheduler.getTask(broken.id))!.triggers[0]!.nextFireAt).toBeNull();
+});
+
+test('a database file in a folder that does not exist is refused with a typed error naming the field', () => {
+  const database = `${tempDbPath()}-missing/sub/tasks.db`;
+  expect(() => new Scheduler({ database, logger: silentLogger })).toThrow(
+    expect.objectContaining({ name: 'ValidationError', code: 'INVALID_ARGUMENT', field: 'database' }),
+  );
 });

@@ -1,8 +1,10 @@
+import { unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
 import { ValidationError } from '../src/index.js';
 import { nextEvent } from '../src/testing.js';
-import { capturingLogger, createHarness } from './helpers/setup.js';
+import { capturingLogger, createHarness, tempDir } from './helpers/setup.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/modules/${name}.mjs`, import.meta.url));
 
@@ -57,12 +59,22 @@ test('stop aborts a module task through its signal; it is recorded interrupted',
   expect((await scheduler.executions({ taskId: task.id }))[0]).toMatchObject({ status: 'interrupted' });
 });
 
-test('memoryLimitMb needs a module; a module that does not exist fails the attempt', async () => {
+test('memoryLimitMb needs a module; a module that does not exist is refused, and one removed later fails the attempt', async () => {
   const { scheduler } = createHarness();
   await expect(scheduler.addTask({ name: 'x', memoryLimitMb: 64 })).rejects.toBeInstanceOf(ValidationError);
-  const task = await scheduler.addTask({ name: 'missing', module: fixture('no-such-module') });
+  await expect(scheduler.addTask({ name: 'missing', module: fixture('no-such-module') })).rejects.toMatchObject({
+    code: 'INVALID_ARGUMENT',
+    field: 'module',
+  });
+  await expect(scheduler.addTask({ name: 'both', module: fixture('polite'), handler: 'polite' })).rejects.toMatchObject(
+    { field: 'handler' },
+  );
+  const module = join(tempDir(), 'gone.mjs');
+  writeFileSync(module, 'export default () => 1;\n');
+  const task = await scheduler.addTask({ name: 'gone', module });
+  unlinkSync(module);
   await scheduler.start();
   const failed = nextEvent(scheduler, 'execution:failed');
   await scheduler.runNow(task.id);
-  expect((await failed).error?.message).toMatch(/Cannot find module|ERR_MODULE_NOT_FOUND|no-such-module/);
+  expect((await failed).error?.message).toMatch(/Cannot find module|ERR_MODULE_NOT_FOUND|gone/);
 });

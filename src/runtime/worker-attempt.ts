@@ -7,7 +7,6 @@ import { failure, type RunningAttempt } from './executor.js';
 import type { Outcome } from './outcome.js';
 import { WORKER_ENTRY as ENTRY } from './worker-entry-url.js';
 
-
 type FromWorker =
   | { type: 'log'; level: string; args: unknown[] }
   | { type: 'done'; resultJson: string | null; heapBytes: number }

@@ -102,3 +102,21 @@ describe('addTasks', () => {
     expect(await scheduler.listTasks()).toEqual([]);
   });
 });
+
+describe('mistakes JavaScript would let through', () => {
+  test('an unknown field of a definition is refused, by name, and nothing is written', async () => {
+    const { scheduler } = createHarness();
+    const error = await scheduler
+      .addTask({ name: 'typo', prority: 5 } as unknown as { name: string })
+      .catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'prority' });
+    expect(await scheduler.listTasks()).toEqual([]);
+  });
+
+  test('register after close is refused with SCHEDULER_CLOSED', async () => {
+    const { scheduler } = createHarness();
+    await scheduler.close();
+    expect(() => scheduler.register('late', () => 1)).toThrow(expect.objectContaining({ code: 'SCHEDULER_CLOSED' }));
+  });
+});
