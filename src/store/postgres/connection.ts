@@ -31,7 +31,17 @@ let defaultParser: (oid: number, format?: string) => (value: string) => unknown 
 
 /** Loads `pg` on first use, so that SQLite users never load it. */
 export async function loadPg(): Promise<typeof import('pg').default> {
-  const pg = (await import('pg')).default;
+  // pg is an optional peer dependency: SQLite-only applications do not install it.
+  const pg = await import('pg').then(
+    (module) => module.default,
+    (err: unknown) => {
+      throw new DatabaseError(
+        'DATABASE_UNAVAILABLE',
+        'a PostgreSQL database needs the pg package: npm install pg (background-tasks uses pg 8)',
+        { cause: err },
+      );
+    },
+  );
   defaultParser = pg.types.getTypeParser as typeof defaultParser;
   return pg;
 }
