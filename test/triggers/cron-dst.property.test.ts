@@ -5,7 +5,7 @@ import { nextCronTime, validateCron } from '../../src/triggers/cron.js';
 import { oracleChanges, oracleNext } from '../helpers/cron-oracle.js';
 
 // Sizes: BT_CRON_CASES=20000 for a long run; the default runs in well under a minute.
-const CASES = Number(process.env.BT_CRON_CASES ?? 600);
+const CASES = Number(process.env.BT_CRON_CASES ?? 400);
 const SEED = Number(process.env.BT_CRON_SEED ?? 20261202);
 // The oracle steps minute by minute: tens of milliseconds a case.
 const TIMEOUT = 60_000 + CASES * 200;
