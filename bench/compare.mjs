@@ -2,7 +2,8 @@
 // another one's (a worktree of an earlier commit, built, with node_modules), in one
 // run, alternating, each figure from a fresh process. For "did this change cost
 // anything": ratios from one run on a noisy machine mean more than absolute figures.
-// BENCH_ROUNDS (default 5) and BENCH_TASKS (default 20,000) change the size.
+// BENCH_ROUNDS (default 5) and BENCH_TASKS (default 20,000) change the size;
+// BENCH_CASES=1:normal,64:full picks the cases (default: 1 and 64 running, full and normal).
 import { join, resolve } from 'node:path';
 import { median, removeDir, summary, tempDir } from './lib.mjs';
 
@@ -21,9 +22,11 @@ const dir = tempDir();
 let files = 0;
 console.log(`| running at once | durability | ${other} (runs/s) | this checkout (runs/s) | this / other |`);
 console.log('|---|---|---|---|---|');
+const cases = (process.env.BENCH_CASES ?? '1:full,1:normal,64:full,64:normal').split(',').map((c) => c.split(':'));
 try {
-  for (const concurrency of [1, 64]) {
-    for (const durability of ['full', 'normal']) {
+  for (const [running, durability] of cases) {
+    const concurrency = Number(running);
+    {
       const rates = { other: [], this: [] };
       for (let round = 0; round < rounds; round++) {
         for (const [name, lib] of round % 2 ? [...sides].reverse() : sides) {
