@@ -101,21 +101,42 @@ export async function settle(rounds = 3): Promise<void> {
   }
 }
 
+export interface WaitOptions {
+  /**
+   * Real milliseconds to wait before rejecting, so that a mistake fails the test at
+   * once with the event's name instead of hanging until the runner's limit. Default: no limit.
+   */
+  timeout?: number;
+}
+
 /** Resolves with the first `count` events named `event` that `match` accepts (listening starts now). */
 export function nextEvents<K extends keyof SchedulerEventMap>(
   scheduler: Scheduler,
   event: K,
   count: number,
   match: (...args: SchedulerEventMap[K]) => boolean = () => true,
+  options: WaitOptions = {},
 ): Promise<SchedulerEventMap[K][0][]> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const seen: SchedulerEventMap[K][0][] = [];
     const emitter = scheduler as unknown as NodeJS.EventEmitter;
+    const timer =
+      options.timeout === undefined
+        ? undefined
+        : setTimeout(() => {
+            emitter.off(event, listener as never);
+            reject(
+              new Error(
+                `no ${count > 1 ? `${count} "${event}" events` : `"${event}" event`} within ${options.timeout} ms (saw ${seen.length})`,
+              ),
+            );
+          }, options.timeout);
     const listener = (...args: SchedulerEventMap[K]): void => {
       if (!match(...args)) return;
       seen.push(args[0]);
       if (seen.length < count) return;
       emitter.off(event, listener as never);
+      clearTimeout(timer);
       resolve(seen);
     };
     emitter.on(event, listener as never);
@@ -127,7 +148,8 @@ export async function nextEvent<K extends keyof SchedulerEventMap>(
   scheduler: Scheduler,
   event: K,
   match?: (...args: SchedulerEventMap[K]) => boolean,
+  options: WaitOptions = {},
 ): Promise<SchedulerEventMap[K][0]> {
-  const [first] = await nextEvents(scheduler, event, 1, match);
+  const [first] = await nextEvents(scheduler, event, 1, match, options);
   return first as SchedulerEventMap[K][0];
 }

@@ -168,3 +168,14 @@ test('work stored by the CLI wakes an idle scheduler in another process within a
     reader.close();
   }
 });
+
+test('--version prints the package version; fire refuses an empty event name as the API does', () => {
+  const version = run('--version');
+  expect(version.status).toBe(0);
+  expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  const db = tempDbPath();
+  expect(run('migrate', '--db', db).status).toBe(0);
+  const empty = run('fire', '', '--db', db);
+  expect(empty.status).toBe(2);
+  expect(empty.stderr).toMatch(/event: must be a non-empty string/);
+});

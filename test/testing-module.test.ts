@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest';
 import { PeriodicTrigger, Scheduler } from '../src/index.js';
 import { FakeClock, nextEvent } from '../src/testing.js';
-import { silentLogger } from './helpers/setup.js';
+import { createHarness, silentLogger } from './helpers/setup.js';
 
 test("the README's testing example works on an in-memory database", async () => {
   const clock = new FakeClock(new Date('2026-01-01T00:00:00Z'));
@@ -27,4 +27,11 @@ test('FakeClock fires timers in due order and lets set() move the wall clock', a
   expect(clock.now()).toBe(25);
   clock.set(1000);
   expect(clock.now()).toBe(1000);
+});
+
+test('nextEvent with a timeout rejects, naming the event, instead of hanging', async () => {
+  const { scheduler } = createHarness();
+  await expect(nextEvent(scheduler, 'execution:succeeded', undefined, { timeout: 20 })).rejects.toThrow(
+    /no "execution:succeeded" event within 20 ms/,
+  );
 });

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { systemClock } from '../clock.js';
 import { BackgroundTasksError, TaskNotFoundError, ValidationError } from '../errors.js';
@@ -33,6 +33,12 @@ interface Io {
 
 const STATUSES = EXECUTION_STATUSES;
 
+/** The version in the package's own package.json (two folders above dist/cli). */
+function packageVersion(): string {
+  const manifest = new URL('../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
+}
+
 export async function main(argv: string[], io: Io = { out: console.log, err: console.error }): Promise<number> {
   let stores: Store[] = [];
   let exitCode: number = EXIT.ok;
@@ -41,6 +47,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     .option('--db <file|url>', 'the SQLite database file, or a postgres:// URL', 'tasks.db')
     .option('--json', 'print JSON for scripts instead of tables')
     .option('--busy-timeout <ms>', 'how long to wait for a lock held by a running scheduler', '5000')
+    .version(packageVersion(), '-V, --version', 'print the version of background-tasks')
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.out(text.trimEnd()), writeErr: (text) => io.err(text.trimEnd()) });
 

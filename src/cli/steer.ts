@@ -3,6 +3,8 @@ import { toJson } from '../json.js';
 import type { Store } from '../store/store.js';
 import { UsageError, type CliContext } from './context.js';
 import { parseDuration } from './format.js';
+import { MAX_EVENT_NAME_LENGTH } from '../triggers/event.js';
+import { nonEmptyString } from '../validate.js';
 
 // The commands that change something: each is stored for the running scheduler to
 // act on (at its next wake; a removal stops a running handler at its next
@@ -41,6 +43,8 @@ export function steeringCommands(
     .option('--payload <json>', 'the payload, as JSON')
     .description('fire an event: each listening task gets one run')
     .action(async (event: string, options: { payload?: string }) => {
+      // The same rule as the API's fireEvent: a name, not nothing.
+      nonEmptyString(event, 'event', MAX_EVENT_NAME_LENGTH);
       let payload: unknown;
       try {
         payload = options.payload === undefined ? undefined : JSON.parse(options.payload);
