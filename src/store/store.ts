@@ -1,8 +1,26 @@
 import type { Clock } from '../clock.js';
-import type { Execution, ExecutionFilter, ExecutionStatus, FiredEvent, RunReason } from '../execution.js';
+import type { Execution, ExecutionStatus, FiredEvent, RunReason } from '../execution.js';
 import type { NormalizedRetryPolicy } from '../retry-policy.js';
-import type { NewTaskWithSchedule, Task } from '../task.js';
+import type { Task } from '../task.js';
 import type { FirePlan, TriggerState } from '../triggers/schedule.js';
+import type {
+  ListTasksParams,
+  ExecutionsParams,
+  PruneParams,
+  RunsParams,
+  AddTasksParams,
+  TaskAt,
+  SetPausedParams,
+  FireEventParams,
+  RenewLeasesParams,
+  RebaseParams,
+  UnservedParams,
+  SaveSchedulerParams,
+  RemoveSchedulerParams,
+  CountReadyParams,
+} from './params.js';
+
+export type * from './params.js';
 
 export interface FireResult {
   runs: number;
@@ -133,68 +151,6 @@ export interface ClaimParams {
   leaseUntil: number;
 }
 
-export interface AddTasksParams {
-  tasks: NewTaskWithSchedule[];
-  now: number;
-}
-
-/** A task, and the time to record: for removeTask and enqueueRun. */
-export interface TaskAt {
-  taskId: number;
-  now: number;
-}
-
-export interface SetPausedParams {
-  taskId: number;
-  paused: boolean;
-  now: number;
-}
-
-export interface FireEventParams {
-  name: string;
-  payloadJson: string | null;
-  now: number;
-}
-
-export interface RenewLeasesParams {
-  /** The owner whose running runs' leases are extended. */
-  owner: string;
-  until: number;
-}
-
-export interface RebaseParams {
-  now: number;
-  /** How far the wall clock went back. */
-  jumpMs: number;
-  /** The new state of a periodic trigger, or null to leave it. */
-  replan: (state: TriggerState) => TriggerState | null;
-}
-
-export interface UnservedParams {
-  now: number;
-  /** The handlers that can be taken; runs needing another one are reported. */
-  handlers: string[];
-}
-
-export interface SaveSchedulerParams {
-  owner: Owner;
-  handlers: string[];
-  now: number;
-}
-
-export interface RemoveSchedulerParams {
-  /** The scheduler that stopped. */
-  owner: string;
-  /** Rows not seen since then belonged to processes that are gone. */
-  staleBefore: number;
-}
-
-export interface CountReadyParams {
-  now: number;
-  /** Counting stops here. */
-  limit: number;
-}
-
 /** Tasks and what makes their runs: the public API's writes and reads of tasks. */
 export interface TaskStore {
   /**
@@ -203,7 +159,7 @@ export interface TaskStore {
    */
   addTasks(params: AddTasksParams): Promise<{ task: Task; created: boolean }[]>;
   getTask(id: number): Promise<Task | undefined>;
-  listTasks(options: { limit: number; afterId: number }): Promise<Task[]>;
+  listTasks(params: ListTasksParams): Promise<Task[]>;
   /** Deletes a task and its pending runs; its running executions become `cancelled`. */
   removeTask(params: TaskAt): Promise<boolean>;
   setPaused(params: SetPausedParams): Promise<boolean>;
@@ -257,12 +213,12 @@ export interface ClockStore {
 
 /** Execution history: reading it, and keeping it within its policy. */
 export interface HistoryStore {
-  executions(filter: Required<Pick<ExecutionFilter, 'limit'>> & Omit<ExecutionFilter, 'limit'>): Promise<Execution[]>;
+  executions(params: ExecutionsParams): Promise<Execution[]>;
   /**
    * Deletes up to `limit` ended executions that ended before `endedBefore`, or are
    * beyond the newest `keepLast` of their task. Returns how many.
    */
-  pruneExecutions(params: { endedBefore: number | null; keepLast: number | null; limit: number }): Promise<number>;
+  pruneExecutions(params: PruneParams): Promise<number>;
   /**
    * Gives the space pruning freed back to the disk, where the database must be told
    * (SQLite: incremental vacuum and a WAL truncation; PostgreSQL's autovacuum needs nothing).
@@ -284,7 +240,7 @@ export interface OperatorStore {
   /** Handlers of ready runs that none of `handlers` can take. */
   unservedHandlers(params: UnservedParams): Promise<string[]>;
   /** The pending and running runs of one task, or (without an id) the first `limit` ready at `now`. */
-  runs(params: { taskId?: number; readyAt?: number; limit: number }): Promise<RunInfo[]>;
+  runs(params: RunsParams): Promise<RunInfo[]>;
   inspect(): Promise<DatabaseInfo>;
   /** How many runs are due at `now` and waiting (counting stops at `limit`). */
   countReady(params: CountReadyParams): Promise<number>;

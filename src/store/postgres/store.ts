@@ -1,19 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import { DatabaseError } from '../../errors.js';
-import type { Execution, ExecutionFilter } from '../../execution.js';
+import type { Execution } from '../../execution.js';
 import type { Task } from '../../task.js';
+import type * as Params from '../params.js';
 import type {
-  AddTasksParams,
-  CountReadyParams,
-  FireEventParams,
-  RebaseParams,
-  RemoveSchedulerParams,
-  RenewLeasesParams,
-  SaveSchedulerParams,
-  SetPausedParams,
-  TaskAt,
-  UnservedParams,
   CompleteRunParams,
   CycleParams,
   CycleResult,
@@ -172,7 +163,7 @@ export class PgStore implements Store {
     return track(this.#ready().then(() => fn(this.#pool!)));
   }
 
-  async addTasks({ tasks: batch, now }: AddTasksParams): Promise<{ task: Task; created: boolean }[]> {
+  async addTasks({ tasks: batch, now }: Params.AddTasksParams): Promise<{ task: Task; created: boolean }[]> {
     const added = await this.#tx(
       async (client) => {
         const results: { task: Task; created: boolean }[] = [];
@@ -196,24 +187,24 @@ export class PgStore implements Store {
     return this.#pooled((client) => readTask(client, id));
   }
 
-  listTasks({ limit, afterId }: { limit: number; afterId: number }): Promise<Task[]> {
+  listTasks({ limit, afterId }: Params.ListTasksParams): Promise<Task[]> {
     return this.#pooled((client) => listTasks(client, limit, afterId));
   }
 
-  removeTask({ taskId, now }: TaskAt): Promise<boolean> {
+  removeTask({ taskId, now }: Params.TaskAt): Promise<boolean> {
     return this.#tx((client) => removeTask(client, taskId, now));
   }
 
-  setPaused({ taskId, paused, now }: SetPausedParams): Promise<boolean> {
+  setPaused({ taskId, paused, now }: Params.SetPausedParams): Promise<boolean> {
     // A task resumed has runs that other nodes may take.
     return this.#tx((client) => setPaused(client, taskId, paused, now), { notifyOthers: !paused });
   }
 
-  enqueueRun({ taskId, now }: TaskAt): Promise<boolean> {
+  enqueueRun({ taskId, now }: Params.TaskAt): Promise<boolean> {
     return this.#tx((client) => enqueueRun(client, taskId, now), { notifyOthers: true });
   }
 
-  fireEvent({ name, payloadJson, now }: FireEventParams): Promise<number> {
+  fireEvent({ name, payloadJson, now }: Params.FireEventParams): Promise<number> {
     return this.#tx((client) => fireEvent(client, name, payloadJson, now), { notifyOthers: true });
   }
 
@@ -233,11 +224,11 @@ export class PgStore implements Store {
     return this.#pooled((client) => runningRuns(client));
   }
 
-  renewLeases({ owner: ownerId, until }: RenewLeasesParams): Promise<number[]> {
+  renewLeases({ owner: ownerId, until }: Params.RenewLeasesParams): Promise<number[]> {
     return this.#pooled((client) => renewLeases(client, ownerId, until));
   }
 
-  rebaseAfterClockJump({ now, jumpMs, replan }: RebaseParams): Promise<number> {
+  rebaseAfterClockJump({ now, jumpMs, replan }: Params.RebaseParams): Promise<number> {
     return this.#tx((client) => rebaseAfterClockJump(client, now, jumpMs, replan), { notifyOthers: true });
   }
 
@@ -245,26 +236,26 @@ export class PgStore implements Store {
     return this.#pooled((client) => latestRecordedTime(client));
   }
 
-  unservedHandlers({ now, handlers }: UnservedParams): Promise<string[]> {
+  unservedHandlers({ now, handlers }: Params.UnservedParams): Promise<string[]> {
     return this.#pooled((client) => unservedHandlers(client, now, handlers));
   }
 
-  executions(filter: ExecutionFilter & { limit: number }): Promise<Execution[]> {
+  executions(filter: Params.ExecutionsParams): Promise<Execution[]> {
     return this.#pooled((client) => readExecutions(client, filter));
   }
 
-  pruneExecutions(params: { endedBefore: number | null; keepLast: number | null; limit: number }): Promise<number> {
+  pruneExecutions(params: Params.PruneParams): Promise<number> {
     return this.#pooled((client) => pruneExecutions(client, params));
   }
 
   /** PostgreSQL's autovacuum gives dead rows' space back; nothing to do here. */
   async reclaimSpace(): Promise<void> {}
 
-  saveScheduler({ owner, handlers, now }: SaveSchedulerParams): Promise<void> {
+  saveScheduler({ owner, handlers, now }: Params.SaveSchedulerParams): Promise<void> {
     return this.#pooled((client) => saveScheduler(client, owner, handlers, now));
   }
 
-  removeScheduler({ owner: ownerId, staleBefore }: RemoveSchedulerParams): Promise<void> {
+  removeScheduler({ owner: ownerId, staleBefore }: Params.RemoveSchedulerParams): Promise<void> {
     return this.#pooled((client) => removeScheduler(client, ownerId, staleBefore));
   }
 
@@ -272,11 +263,11 @@ export class PgStore implements Store {
     return this.#pooled((client) => schedulersOf(client));
   }
 
-  runs(params: { taskId?: number; readyAt?: number; limit: number }): Promise<RunInfo[]> {
+  runs(params: Params.RunsParams): Promise<RunInfo[]> {
     return this.#pooled((client) => runsOf(client, params));
   }
 
-  countReady({ now, limit }: CountReadyParams): Promise<number> {
+  countReady({ now, limit }: Params.CountReadyParams): Promise<number> {
     return this.#pooled((client) => countReady(client, now, limit));
   }
 

@@ -2,19 +2,10 @@ import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { and, eq, sql } from 'drizzle-orm';
 import { DatabaseError, toDatabaseError } from '../../errors.js';
-import type { Execution, ExecutionFilter } from '../../execution.js';
+import type { Execution } from '../../execution.js';
 import type { Task } from '../../task.js';
+import type * as Params from '../params.js';
 import type {
-  AddTasksParams,
-  CountReadyParams,
-  FireEventParams,
-  RebaseParams,
-  RemoveSchedulerParams,
-  RenewLeasesParams,
-  SaveSchedulerParams,
-  SetPausedParams,
-  TaskAt,
-  UnservedParams,
   CompleteRunParams,
   CycleParams,
   CycleResult,
@@ -121,7 +112,7 @@ export class SqliteStore implements Store {
     }
   }
 
-  addTasks({ tasks, now }: AddTasksParams): Promise<{ task: Task; created: boolean }[]> {
+  addTasks({ tasks, now }: Params.AddTasksParams): Promise<{ task: Task; created: boolean }[]> {
     return this.#write((db) => tasks.map((task) => addTask(db, this.#q, task, now)));
   }
 
@@ -129,23 +120,23 @@ export class SqliteStore implements Store {
     return this.#direct((db) => readTask(db, id));
   }
 
-  listTasks(page: { limit: number; afterId: number }): Promise<Task[]> {
+  listTasks(page: Params.ListTasksParams): Promise<Task[]> {
     return this.#direct((db) => listTasks(db, page));
   }
 
-  removeTask({ taskId, now }: TaskAt): Promise<boolean> {
+  removeTask({ taskId, now }: Params.TaskAt): Promise<boolean> {
     return this.#write((db) => removeTask(db, taskId, now));
   }
 
-  setPaused({ taskId, paused, now }: SetPausedParams): Promise<boolean> {
+  setPaused({ taskId, paused, now }: Params.SetPausedParams): Promise<boolean> {
     return this.#write((db) => setPaused(db, taskId, paused, now));
   }
 
-  enqueueRun({ taskId, now }: TaskAt): Promise<boolean> {
+  enqueueRun({ taskId, now }: Params.TaskAt): Promise<boolean> {
     return this.#write((db) => enqueueRun(db, taskId, now));
   }
 
-  fireEvent({ name, payloadJson, now }: FireEventParams): Promise<number> {
+  fireEvent({ name, payloadJson, now }: Params.FireEventParams): Promise<number> {
     return this.#write((db) => fireEvent(db, name, payloadJson, now));
   }
 
@@ -177,7 +168,7 @@ export class SqliteStore implements Store {
     return this.#direct(() => this.#q.runningRuns.all().map(toRunningRun));
   }
 
-  renewLeases({ owner: ownerId, until }: RenewLeasesParams): Promise<number[]> {
+  renewLeases({ owner: ownerId, until }: Params.RenewLeasesParams): Promise<number[]> {
     return this.#write((tx) =>
       tx
         .update(runs)
@@ -189,7 +180,7 @@ export class SqliteStore implements Store {
     );
   }
 
-  rebaseAfterClockJump({ now, jumpMs, replan }: RebaseParams): Promise<number> {
+  rebaseAfterClockJump({ now, jumpMs, replan }: Params.RebaseParams): Promise<number> {
     return this.#write((db) => rebaseAfterClockJump(db, now, jumpMs, replan));
   }
 
@@ -201,19 +192,15 @@ export class SqliteStore implements Store {
     });
   }
 
-  unservedHandlers({ now, handlers }: UnservedParams): Promise<string[]> {
+  unservedHandlers({ now, handlers }: Params.UnservedParams): Promise<string[]> {
     return this.#direct((db) => unservedHandlers(db, now, handlers));
   }
 
-  executions(filter: ExecutionFilter & { limit: number }): Promise<Execution[]> {
+  executions(filter: Params.ExecutionsParams): Promise<Execution[]> {
     return this.#direct((db) => executionsOf(db, filter));
   }
 
-  async pruneExecutions(params: {
-    endedBefore: number | null;
-    keepLast: number | null;
-    limit: number;
-  }): Promise<number> {
+  async pruneExecutions(params: Params.PruneParams): Promise<number> {
     const q = this.#q;
     // Found by reads, deleted by id in one short transaction.
     const ids = pruneCandidates(q, params);
@@ -232,11 +219,11 @@ export class SqliteStore implements Store {
     });
   }
 
-  saveScheduler({ owner, handlers, now }: SaveSchedulerParams): Promise<void> {
+  saveScheduler({ owner, handlers, now }: Params.SaveSchedulerParams): Promise<void> {
     return this.#write((db) => saveScheduler(db, owner, handlers, now));
   }
 
-  removeScheduler({ owner: ownerId, staleBefore }: RemoveSchedulerParams): Promise<void> {
+  removeScheduler({ owner: ownerId, staleBefore }: Params.RemoveSchedulerParams): Promise<void> {
     return this.#write((db) => removeScheduler(db, ownerId, staleBefore));
   }
 
@@ -244,11 +231,11 @@ export class SqliteStore implements Store {
     return this.#direct((db) => schedulersOf(db));
   }
 
-  runs(params: { taskId?: number; readyAt?: number; limit: number }): Promise<RunInfo[]> {
+  runs(params: Params.RunsParams): Promise<RunInfo[]> {
     return this.#direct((db) => runsOf(db, params));
   }
 
-  countReady({ now, limit }: CountReadyParams): Promise<number> {
+  countReady({ now, limit }: Params.CountReadyParams): Promise<number> {
     return this.#direct(() => this.#q.countReady.get(now, limit) ?? 0);
   }
 
