@@ -4,7 +4,8 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, expect, test } from 'vitest';
-import { tempDbPath } from './helpers/setup.js';
+import { OneTimeTrigger, Scheduler } from '../src/index.js';
+import { silentLogger, tempDbPath } from './helpers/setup.js';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const childScript = fileURLToPath(new URL('./fixtures/cli-scheduler-child.mjs', import.meta.url));
@@ -178,4 +179,18 @@ test('--version prints the package version; fire refuses an empty event name as 
   const empty = run('fire', '', '--db', db);
   expect(empty.status).toBe(2);
   expect(empty.stderr).toMatch(/event: must be a non-empty string/);
+});
+
+test('history --task shows the executions of a task that is gone (a one-time task that ran)', async () => {
+  const db = tempDbPath();
+  const scheduler = new Scheduler({ database: db, logger: silentLogger });
+  scheduler.register('once', () => 'done');
+  const ran = new Promise((resolve) => scheduler.once('execution:succeeded', resolve));
+  const task = await scheduler.addTask({ name: 'once', triggers: [new OneTimeTrigger({ delay: 0 })] });
+  await scheduler.start();
+  await ran;
+  await scheduler.close();
+  expect(run('show', String(task.id), '--db', db).status).toBe(3); // the task is gone
+  const rows = json<{ taskId: number; status: string }[]>('history', '--task', String(task.id), '--db', db);
+  expect(rows).toMatchObject([{ taskId: task.id, status: 'succeeded' }]);
 });

@@ -191,7 +191,10 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     .option('--limit <n>', 'at most this many rows', positiveInt('--limit'), 50)
     .action(async (options: { task?: string; status?: ExecutionStatus; since?: string; limit: number }) => {
       const store = await open();
-      const taskId = options.task === undefined ? undefined : (await resolveTask(store, options.task)).id;
+      // History outlives its task: an id is taken as it is, a key needs the task.
+      const ref = options.task;
+      const taskId =
+        ref === undefined ? undefined : /^\d+$/.test(ref) ? Number(ref) : (await resolveTask(store, ref)).id;
       const from = since(options.since, clockNow());
       const rows = await store.executions({
         limit: Math.min(options.limit, 10_000),
