@@ -31,8 +31,6 @@ interface Io {
   err: (text: string) => void;
 }
 
-const STATUSES = EXECUTION_STATUSES;
-
 /** The version in the package's own package.json (two folders above dist/cli). */
 function packageVersion(): string {
   const manifest = new URL('../../package.json', import.meta.url);
@@ -186,7 +184,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     .command('history')
     .description('executions, newest first, with duration and error')
     .option('--task <task>', 'task id or key')
-    .addOption(new Option('--status <status>', 'only this status').choices(STATUSES))
+    .addOption(new Option('--status <status>', 'only this status').choices(EXECUTION_STATUSES))
     .option('--since <when>', 'a duration back from now (24h, 7d) or a date')
     .option('--limit <n>', 'at most this many rows', positiveInt('--limit'), 50)
     .action(async (options: { task?: string; status?: ExecutionStatus; since?: string; limit: number }) => {
