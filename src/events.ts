@@ -1,6 +1,9 @@
 import type { ExecutionStatus } from './execution.js';
 import type { Task } from './task.js';
 
+/** An attempt's error: any Error, and `code` readable without a cast (`TASK_TIMEOUT`, `ECONNRESET`…). */
+export type AttemptError = Error & { readonly code?: string };
+
 /** An attempt's start or end, as announced to listeners. */
 export interface ExecutionEvent {
   executionId: number;
@@ -9,8 +12,11 @@ export interface ExecutionEvent {
   taskName: string;
   attempt: number;
   status: ExecutionStatus;
-  /** Set on failures, retries and interruptions. */
-  error: Error | null;
+  /**
+   * Set on failures, retries and interruptions: what the handler threw, or the
+   * scheduler's own error (a `BackgroundTasksError`, whose `code` says which).
+   */
+  error: AttemptError | null;
   /** The handler's return value, on success. */
   result: unknown;
   /** On `execution:retrying`: when the next attempt is due. */

@@ -14,9 +14,17 @@ export interface Execution {
   id: number;
   taskId: number;
   taskName: string;
+  /** The task's key when the attempt started. */
+  taskKey: string | null;
   runId: number;
   /** Numbered from 1; an interrupted attempt keeps its number when it goes again. */
   attempt: number;
+  /**
+   * True for the attempt that ended its run: it succeeded, failed for good (no retry
+   * left) or was cancelled. False while it runs, and for a failure that was retried or
+   * an interruption that went again.
+   */
+  final: boolean;
   status: ExecutionStatus;
   reason: RunReason;
   event: FiredEvent | null;

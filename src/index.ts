@@ -3,7 +3,7 @@ export type { Task, TaskDefinition, TriggerInfo } from './task.js';
 export type { Explanation } from './explain.js';
 export type { RunInfo } from './store/store.js';
 export type { Execution, ExecutionFilter, ExecutionStatus, FiredEvent, RunReason } from './execution.js';
-export type { ExecutionEvent, SchedulerEventMap } from './events.js';
+export type { AttemptError, ExecutionEvent, SchedulerEventMap } from './events.js';
 export type { Handler, TaskContext } from './runtime/executor.js';
 export type { RetryPolicy } from './retry-policy.js';
 export type { HistoryPolicy } from './maintenance/retention.js';

@@ -125,6 +125,26 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   }
 
   /**
+   * Adds a keyed task once in the database's life: declared at every start-up, a
+   * "provision once" task runs once, not at every boot. If a task with the key
+   * exists it is returned unchanged (not updated); if one existed and is gone (it
+   * ran to its end, or was removed) its key is spent, nothing is added, and the
+   * result is null. Spent keys are kept in the `spent_keys` table.
+   */
+  async addTaskOnce(definition: TaskDefinition): Promise<Task | null> {
+    this.#assertOpen();
+    const task = validateDefinition(definition);
+    if (task.key === null) throw new ValidationError('key', 'is required by addTaskOnce: it is what is added once');
+    await this.#store.opened();
+    const { task: added, created } = await this.#store.addTaskOnce({
+      task: { ...this.#schedule(task), key: task.key },
+      now: this.#clock.now(),
+    });
+    if (created && added !== null) return this.#added({ task: added, created });
+    return added;
+  }
+
+  /**
    * Adds (or, by key, updates) many tasks in one transaction. Every definition is
    * checked first: if one is refused, none is written.
    */
@@ -194,18 +214,19 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     this.#loop.wake();
   }
 
-  /** Queues a run of the task now, outside its triggers. */
-  async runNow(id: number): Promise<void> {
+  /**
+   * Queues a run of the task now, outside its triggers, and returns the run's id:
+   * its attempts carry it as `runId` in `executions` and in execution events.
+   */
+  async runNow(id: number): Promise<number> {
     this.#assertOpen();
-    if (
-      !(await this.#store.enqueueRun({
-        taskId: integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER),
-        now: await this.#now(),
-      }))
-    ) {
-      throw new TaskNotFoundError(id);
-    }
+    const runId = await this.#store.enqueueRun({
+      taskId: integerIn(id, 'id', 1, Number.MAX_SAFE_INTEGER),
+      now: await this.#now(),
+    });
+    if (runId === null) throw new TaskNotFoundError(id);
     this.#loop.wake();
+    return runId;
   }
 
   /**

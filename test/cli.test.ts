@@ -109,8 +109,15 @@ test('while a scheduler runs in another process, the CLI reads and steers it', a
   );
 
   // stats, doctor, prune.
-  const stats = json<{ task: string; runs: number; succeeded: number }[]>('stats', '--since', '1h', '--db', db);
-  expect(stats.find((s) => s.task.endsWith('job'))).toMatchObject({ runs: 2, succeeded: 2 });
+  const stats = json<{ taskId: number; task: string; attempts: number; succeeded: number }[]>(
+    'stats',
+    '--since',
+    '1h',
+    '--db',
+    db,
+  );
+  expect(stats.find((s) => s.task === 'job')).toMatchObject({ attempts: 2, succeeded: 2, failed: 0, retried: 0 });
+  expect(typeof stats[0]!.taskId).toBe('number');
   const doctor = json<{ integrity: string; stuckRuns: number[]; schedulers: { handlers: string[] }[] }>(
     'doctor',
     '--db',

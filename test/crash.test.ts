@@ -22,6 +22,7 @@ test('a run left running by a process killed with SIGKILL is interrupted and goe
   });
   proc.kill('SIGKILL');
   await once(proc, 'exit');
+  const killedAt = Date.now();
 
   const scheduler = new Scheduler({ database, logger: silentLogger });
   try {
@@ -36,6 +37,11 @@ test('a run left running by a process killed with SIGKILL is interrupted and goe
       [1, 'succeeded'],
     ]);
     expect(history[0]!.error).toContain('stopped without finishing it');
+    // It ended, as far as anyone knows, when its owner last renewed the lease: the
+    // time until recovery is downtime, not part of its duration (issue 12, finding 10).
+    expect(history[0]!.endedAt).toBeLessThanOrEqual(killedAt);
+    expect(history[0]!.durationMs).toBe(history[0]!.endedAt! - history[0]!.startedAt);
+    expect(history.map((e) => e.final)).toEqual([false, true]);
   } finally {
     await scheduler.close();
   }

@@ -221,7 +221,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
 
   program
     .command('stats')
-    .description('per task: runs, successes, failures, p50/p95 duration, retries, interruptions')
+    .description('per task: attempts, successes, final failures, retried failures, interruptions, p50/p95 duration')
     .option('--since <when>', 'a duration back from now (24h, 7d) or a date', '24h')
     .action(async (options: { since: string }) => {
       const store = await open();
@@ -235,7 +235,11 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
         page = await store.executions({ limit: 10_000, since: from, beforeId: page.at(-1)!.id });
       }
       const byTask = new Map<number, Execution[]>();
-      for (const e of all) byTask.set(e.taskId, [...(byTask.get(e.taskId) ?? []), e]);
+      for (const e of all) {
+        const list = byTask.get(e.taskId);
+        if (list) list.push(e);
+        else byTask.set(e.taskId, [e]);
+      }
       const rows = [...byTask.entries()]
         .sort(([a], [b]) => a - b)
         .map(([taskId, list]) => {
@@ -243,16 +247,19 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
             .map((e) => e.durationMs)
             .filter((d): d is number => d !== null)
             .sort((a, b) => a - b);
-          const count = (status: ExecutionStatus) => list.filter((e) => e.status === status).length;
+          const count = (status: ExecutionStatus, final?: boolean) =>
+            list.filter((e) => e.status === status && (final === undefined || e.final === final)).length;
           return {
-            task: `${taskId} ${list[0]!.taskName}`,
-            runs: list.length,
+            taskId,
+            task: list[0]!.taskName,
+            attempts: list.length,
             succeeded: count('succeeded'),
-            failed: count('failed'),
+            // A failure that ended its run, apart from one that was retried.
+            failed: count('failed', true),
+            retried: count('failed', false),
+            interrupted: count('interrupted'),
             p50ms: percentile(durations, 50),
             p95ms: percentile(durations, 95),
-            retries: list.filter((e) => e.attempt > 1).length,
-            interrupted: count('interrupted'),
           };
         });
       print(rows, () =>

@@ -28,7 +28,7 @@ export function steeringCommands(
           () => `${name}: task ${task.id} (${task.name}) — the running scheduler acts on it at its next wake`,
         );
       });
-  steer('run-now', 'queue a run now', (store, id, now) => store.enqueueRun({ taskId: id, now }));
+  steer('run-now', 'queue a run now', async (store, id, now) => (await store.enqueueRun({ taskId: id, now })) !== null);
   steer('pause', 'hold the task: its runs wait', (store, id, now) =>
     store.setPaused({ taskId: id, paused: true, now }),
   );

@@ -2,11 +2,14 @@ import type { Logger } from 'pino';
 import type { LeaseStore } from '../store/store.js';
 import { decide } from './outcome.js';
 import { isOwnerGone } from './owner.js';
+import { LEASE_MS } from './timing.js';
 
 /**
  * Runs left `running` by an owner that is gone are recorded interrupted and go
  * again with the same attempt number. The write is guarded by the old owner, so
- * an owner that was only slow, and finished meanwhile, keeps its record.
+ * an owner that was only slow, and finished meanwhile, keeps its record. The
+ * attempt is recorded as ending when its owner last renewed the lease, the last
+ * time it was known to be running: the downtime until recovery is not its duration.
  */
 export async function recoverAbandonedRuns(store: LeaseStore, now: number, logger: Logger): Promise<number> {
   let recovered = 0;
@@ -19,7 +22,7 @@ export async function recoverAbandonedRuns(store: LeaseStore, now: number, logge
       executionId: run.executionId,
       owner: run.owner.id,
       status: decision.status,
-      endedAt: now,
+      endedAt: Math.min(now, run.leaseExpiresAt - LEASE_MS),
       error: decision.error,
       resultJson: null,
       usage: null,

@@ -33,6 +33,11 @@ export interface AddTasksParams {
   now: number;
 }
 
+export interface AddTaskOnceParams {
+  task: NewTaskWithSchedule & { key: string };
+  now: number;
+}
+
 /** A task, and the time to record: for removeTask and enqueueRun. */
 export interface TaskAt {
   taskId: number;

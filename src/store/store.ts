@@ -8,6 +8,7 @@ import type {
   ExecutionsParams,
   PruneParams,
   RunsParams,
+  AddTaskOnceParams,
   AddTasksParams,
   TaskAt,
   SetPausedParams,
@@ -158,13 +159,18 @@ export interface TaskStore {
    * place, keeping its trigger state and history.
    */
   addTasks(params: AddTasksParams): Promise<{ task: Task; created: boolean }[]>;
+  /**
+   * Adds a keyed task in one transaction unless a task with its key exists (returned
+   * unchanged) or existed and is gone: its key is spent (task null).
+   */
+  addTaskOnce(params: AddTaskOnceParams): Promise<{ task: Task | null; created: boolean }>;
   getTask(id: number): Promise<Task | undefined>;
   listTasks(params: ListTasksParams): Promise<Task[]>;
   /** Deletes a task and its pending runs; its running executions become `cancelled`. */
   removeTask(params: TaskAt): Promise<boolean>;
   setPaused(params: SetPausedParams): Promise<boolean>;
-  /** Queues a manual run due now; false if the task does not exist. */
-  enqueueRun(params: TaskAt): Promise<boolean>;
+  /** Queues a manual run due now; its id, or null if the task does not exist. */
+  enqueueRun(params: TaskAt): Promise<number | null>;
   /** Stores one run per task listening to `name`; returns how many. */
   fireEvent(params: FireEventParams): Promise<number>;
 }

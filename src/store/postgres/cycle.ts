@@ -117,7 +117,7 @@ type ClaimRow = ClaimColumns & { executionId: number };
 const CLAIM = `
   WITH candidates AS (
     SELECT r.id AS run_id, r.task_id, r.priority, r.due_at, r.attempt, r.interruptions, r.reason, r.event_name,
-           r.event_payload, t.name, t.handler, t.module, t.memory_limit_mb, t.args, t.timeout_ms, t.max_retries,
+           r.event_payload, t.key, t.name, t.handler, t.module, t.memory_limit_mb, t.args, t.timeout_ms, t.max_retries,
            t.retry_delay_ms, t.retry_backoff, t.retry_max_delay_ms
     FROM background_tasks.runs r JOIN background_tasks.tasks t ON t.id = r.task_id
     WHERE r.state = 'waiting' AND r.due_at <= $1 AND NOT t.paused AND t.running_run_id IS NULL
@@ -129,9 +129,9 @@ const CLAIM = `
     SELECT * FROM (SELECT DISTINCT ON (task_id) * FROM candidates ORDER BY task_id, priority DESC, due_at, run_id) first
     ORDER BY priority DESC, due_at, task_id, run_id LIMIT $3
   ), started AS (
-    INSERT INTO background_tasks.executions (task_id, task_name, run_id, attempt, status, reason, event_name,
+    INSERT INTO background_tasks.executions (task_id, task_name, task_key, run_id, attempt, status, reason, event_name,
                                              event_payload, scheduled_at, started_at, owner)
-    SELECT task_id, name, run_id, attempt, 'running', reason, event_name, event_payload, due_at, $1, $4 FROM chosen
+    SELECT task_id, name, key, run_id, attempt, 'running', reason, event_name, event_payload, due_at, $1, $4 FROM chosen
     RETURNING id, run_id
   ), marked AS (
     -- = ANY(ARRAY(...)): primary-key lookups, where a join on the CTE would scan the table.
@@ -179,7 +179,7 @@ const COMPLETE = `
     UPDATE background_tasks.executions e
     SET status = c.status, ended_at = c.ended_at, duration_ms = coalesce(c.duration_ms, c.ended_at - e.started_at),
         error = c.error, result = c.result, cpu_user_us = c.cpu_user_us, cpu_system_us = c.cpu_system_us,
-        rss_bytes = c.rss_bytes
+        rss_bytes = c.rss_bytes, final = c.next_due_at IS NULL
     FROM c WHERE e.id = c.execution_id AND e.id = ANY($2::bigint[]) AND e.status = 'running' AND e.owner = c.owner
     RETURNING c.run_id, c.owner, c.next_due_at, c.next_attempt, c.next_interruptions
   ), requeued AS (

@@ -5,7 +5,7 @@ import { query, schemaVersion, type Queryable } from './connection.js';
 
 // What operators read and prune: the execution history, and the database's state.
 
-const EXECUTION_COLUMNS = `id, task_id AS "taskId", task_name AS "taskName", run_id AS "runId", attempt, status, reason,
+const EXECUTION_COLUMNS = `id, task_id AS "taskId", task_name AS "taskName", task_key AS "taskKey", run_id AS "runId", attempt, status, final, reason,
   event_name AS "eventName", event_payload AS "eventPayload", scheduled_at AS "scheduledAt", started_at AS "startedAt",
   ended_at AS "endedAt", duration_ms AS "durationMs", error, result, cpu_user_us AS "cpuUserUs",
   cpu_system_us AS "cpuSystemUs", rss_bytes AS "rssBytes", owner`;

@@ -14,7 +14,7 @@ export async function removeTask(client: Queryable, id: number, now: number): Pr
   await query(
     client,
     `UPDATE background_tasks.executions SET status = 'cancelled', ended_at = $2, duration_ms = $2 - started_at,
-       error = 'task removed'
+       error = 'task removed', final = true
      WHERE status = 'running'
        AND id IN (SELECT execution_id FROM background_tasks.runs WHERE task_id = $1 AND state = 'running')`,
     [id, now],
@@ -32,15 +32,15 @@ export async function setPaused(client: Queryable, id: number, paused: boolean, 
   return rows.length > 0;
 }
 
-export async function enqueueRun(client: Queryable, taskId: number, now: number): Promise<boolean> {
-  const rows = await query(
+export async function enqueueRun(client: Queryable, taskId: number, now: number): Promise<number | null> {
+  const rows = await query<{ id: number }>(
     client,
     `WITH task AS (SELECT id, priority FROM background_tasks.tasks WHERE id = $1 FOR KEY SHARE)
      INSERT INTO background_tasks.runs (task_id, reason, state, priority, due_at, created_at)
      SELECT id, 'manual', 'waiting', priority, $2, $2 FROM task RETURNING id`,
     [taskId, now],
   );
-  return rows.length > 0;
+  return rows.length > 0 ? Number(rows[0]!.id) : null;
 }
 
 export async function fireEvent(

@@ -130,6 +130,8 @@ export const executions = schema.table(
     id: id(),
     taskId: bigint('task_id', { mode: 'number' }).notNull(),
     taskName: text('task_name').notNull(),
+    // The task's key when it ran, so history can be asked about a keyed task that is gone.
+    taskKey: text('task_key'),
     runId: bigint('run_id', { mode: 'number' }).notNull(),
     attempt: integer('attempt').notNull(),
     status: text('status', {
@@ -148,6 +150,8 @@ export const executions = schema.table(
     cpuSystemUs: ms('cpu_system_us'),
     rssBytes: ms('rss_bytes'),
     owner: text('owner'),
+    // True for the attempt that ended its run (succeeded, failed for good, cancelled).
+    final: boolean('final').notNull().default(false),
   },
   (t) => [
     index('executions_task').on(t.taskId, t.id),
@@ -157,6 +161,12 @@ export const executions = schema.table(
     index('executions_started').on(t.startedAt),
   ],
 );
+
+/** Keys of keyed tasks that are gone, written by a trigger on `tasks` (migrations/pg/0002). */
+export const spentKeys = schema.table('spent_keys', {
+  key: text('key').primaryKey(),
+  taskId: bigint('task_id', { mode: 'number' }).notNull(),
+});
 
 export const schedulers = schema.table('schedulers', {
   id: text('id').primaryKey(),

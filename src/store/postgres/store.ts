@@ -52,7 +52,7 @@ import { Listener } from './listener.js';
 import { openPool, type PgStoreOptions } from './pool.js';
 
 export type { PgStoreOptions } from './pool.js';
-import { addTask, listTasks, readTask } from './tasks.js';
+import { addTask, addTaskOnce, listTasks, readTask } from './tasks.js';
 
 /** Tries of a transaction that meets a deadlock or a lock timeout. */
 const LOCKED_ATTEMPTS = 3;
@@ -183,6 +183,10 @@ export class PgStore implements Store {
     return added;
   }
 
+  addTaskOnce({ task, now }: Params.AddTaskOnceParams): Promise<{ task: Task | null; created: boolean }> {
+    return this.#tx((client) => addTaskOnce(client, task, now), { notifyOthers: true });
+  }
+
   getTask(id: number): Promise<Task | undefined> {
     return this.#pooled((client) => readTask(client, id));
   }
@@ -200,7 +204,7 @@ export class PgStore implements Store {
     return this.#tx((client) => setPaused(client, taskId, paused, now), { notifyOthers: !paused });
   }
 
-  enqueueRun({ taskId, now }: Params.TaskAt): Promise<boolean> {
+  enqueueRun({ taskId, now }: Params.TaskAt): Promise<number | null> {
     return this.#tx((client) => enqueueRun(client, taskId, now), { notifyOthers: true });
   }
 

@@ -121,6 +121,25 @@ async function syncTriggers(
   }
 }
 
+/**
+ * Adds a keyed task unless its key is taken (the task is returned as it is) or spent
+ * (null). The key is locked first, so nodes declaring it together add it once.
+ */
+export async function addTaskOnce(
+  client: PoolClient,
+  task: NewTaskWithSchedule & { key: string },
+  now: number,
+): Promise<{ task: Task | null; created: boolean }> {
+  await query(client, 'SELECT pg_advisory_xact_lock(hashtextextended($1, 7))', [task.key]);
+  const [existing] = await query<{ id: number }>(client, 'SELECT id FROM background_tasks.tasks WHERE key = $1', [
+    task.key,
+  ]);
+  if (existing) return { task: (await readTask(client, Number(existing.id)))!, created: false };
+  const spent = await query(client, 'SELECT 1 FROM background_tasks.spent_keys WHERE key = $1', [task.key]);
+  if (spent.length > 0) return { task: null, created: false };
+  return addTask(client, task, now);
+}
+
 export async function readTask(client: Queryable, id: number): Promise<Task | undefined> {
   const [row] = await query<TaskRow>(client, `SELECT ${TASK_COLUMNS} FROM background_tasks.tasks t WHERE t.id = $1`, [
     id,

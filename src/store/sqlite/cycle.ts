@@ -61,6 +61,7 @@ export function claim(q: Statements, { now, limit, handlers, owner, leaseUntil }
       q.insertExecution.run(
         row.taskId,
         row.name,
+        row.taskKey,
         row.runId,
         row.attempt,
         row.reason,
@@ -89,6 +90,7 @@ export function complete(q: Statements, params: CompleteRunParams): boolean {
     usage?.cpuUserUs ?? null,
     usage?.cpuSystemUs ?? null,
     usage?.rssBytes ?? null,
+    next.kind === 'done' ? 1 : 0,
     params.executionId,
     owner,
   );

@@ -133,6 +133,8 @@ export const executions = sqliteTable(
     id: integer('id').primaryKey({ autoIncrement: true }),
     taskId: integer('task_id').notNull(),
     taskName: text('task_name').notNull(),
+    // The task's key when it ran, so history can be asked about a keyed task that is gone.
+    taskKey: text('task_key'),
     runId: integer('run_id').notNull(),
     attempt: integer('attempt').notNull(),
     status: text('status', {
@@ -151,6 +153,9 @@ export const executions = sqliteTable(
     cpuSystemUs: integer('cpu_system_us'),
     rssBytes: integer('rss_bytes'),
     owner: text('owner'),
+    // 1 for the attempt that ended its run (succeeded, failed for good, cancelled);
+    // 0 while it runs and for one that another attempt followed (a retry, an interruption).
+    final: integer('final', { mode: 'boolean' }).notNull().default(false),
   },
   (t) => [
     index('executions_task').on(t.taskId, t.id),
@@ -161,6 +166,16 @@ export const executions = sqliteTable(
     index('executions_started').on(t.startedAt),
   ],
 );
+
+/**
+ * Keys of keyed tasks that are gone (ran to their end, or were removed), written by
+ * a trigger on `tasks` (migrations/sqlite/0001), so that `addTaskOnce` does not
+ * add a task again whose key was spent, however the task went.
+ */
+export const spentKeys = sqliteTable('spent_keys', {
+  key: text('key').primaryKey(),
+  taskId: integer('task_id').notNull(),
+});
 
 /**
  * Schedulers that run, or ran, on this file: what handlers each has registered,

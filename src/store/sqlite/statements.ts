@@ -6,7 +6,7 @@ import type { ClaimColumns, RunningRow, TriggerInsertValues, TriggerRow } from '
 // The statements of the hot path (every wake, every run), prepared once per
 // connection. Everything else goes through drizzle's query builder in store.ts.
 
-export type ReadyRow = ClaimColumns & { paused: number };
+export type ReadyRow = ClaimColumns & { paused: number; taskKey: string | null };
 
 /** @internal */
 export type Statements = ReturnType<typeof prepareStatements>;
@@ -60,19 +60,19 @@ export function prepareStatements(db: Database.Database) {
       `
       SELECT r.id AS runId, r.task_id AS taskId, r.attempt, r.interruptions, r.reason,
              r.event_name AS eventName, r.event_payload AS eventPayload, r.due_at AS dueAt,
-             t.name, t.handler, t.module, t.memory_limit_mb AS memoryLimitMb, t.paused, t.args AS argsJson, t.timeout_ms AS timeoutMs, ${RETRY_COLUMNS}
+             t.key AS taskKey, t.name, t.handler, t.module, t.memory_limit_mb AS memoryLimitMb, t.paused, t.args AS argsJson, t.timeout_ms AS timeoutMs, ${RETRY_COLUMNS}
       FROM runs r INDEXED BY runs_claim_order JOIN tasks t ON t.id = r.task_id
       WHERE r.state = 'waiting' AND r.due_at <= ?
       ORDER BY r.priority DESC, r.due_at, r.task_id, r.id`,
     ),
     insertExecution: prepare<
-      [number, string, number, number, RunReason, string | null, string | null, number, number, string]
+      [number, string, string | null, number, number, RunReason, string | null, string | null, number, number, string]
     >(
       db,
       `
-      INSERT INTO executions (task_id, task_name, run_id, attempt, status, reason, event_name, event_payload,
+      INSERT INTO executions (task_id, task_name, task_key, run_id, attempt, status, reason, event_name, event_payload,
                               scheduled_at, started_at, owner)
-      VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
+      VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
     ),
     markRunning: prepare<[number, string, string, number, number, number]>(
       db,
@@ -96,13 +96,14 @@ export function prepareStatements(db: Database.Database) {
         number | null,
         number | null,
         number,
+        number,
         string,
       ]
     >(
       db,
       `
       UPDATE executions SET status = ?, ended_at = ?, duration_ms = coalesce(?, ? - started_at), error = ?,
-                            result = ?, cpu_user_us = ?, cpu_system_us = ?, rss_bytes = ?
+                            result = ?, cpu_user_us = ?, cpu_system_us = ?, rss_bytes = ?, final = ?
       WHERE id = ? AND status = 'running' AND owner = ?`,
     ),
     requeueRun: prepare<[number, number, number, number, string]>(

@@ -36,6 +36,7 @@ import {
 import {
   addTask,
   enqueueRun,
+  addTaskOnce,
   fireEvent,
   listTasks,
   readTask,
@@ -116,6 +117,10 @@ export class SqliteStore implements Store {
     return this.#write((db) => tasks.map((task) => addTask(db, this.#q, task, now)));
   }
 
+  addTaskOnce({ task, now }: Params.AddTaskOnceParams): Promise<{ task: Task | null; created: boolean }> {
+    return this.#write((db) => addTaskOnce(db, this.#q, task, now));
+  }
+
   getTask(id: number): Promise<Task | undefined> {
     return this.#direct((db) => readTask(db, id));
   }
@@ -132,7 +137,7 @@ export class SqliteStore implements Store {
     return this.#write((db) => setPaused(db, taskId, paused, now));
   }
 
-  enqueueRun({ taskId, now }: Params.TaskAt): Promise<boolean> {
+  enqueueRun({ taskId, now }: Params.TaskAt): Promise<number | null> {
     return this.#write((db) => enqueueRun(db, taskId, now));
   }
 

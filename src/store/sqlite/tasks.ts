@@ -11,7 +11,7 @@ import {
   type TriggerRow,
 } from '../rows.js';
 import type { SqliteDb } from './open.js';
-import { executions, runs, tasks, triggers } from './schema.js';
+import { executions, runs, spentKeys, tasks, triggers } from './schema.js';
 import type { Statements } from './statements.js';
 import { matchTriggers } from '../keyed-update.js';
 
@@ -62,6 +62,19 @@ export function addTask(
   // Built from what was written rather than read back: a bulk load stays one insert per row.
   const triggerRows = task.triggers.map((state) => insertTrigger(q, row.id, state, task.priority, now));
   return { task: toTask(row, triggerRows), created: true };
+}
+
+/** Adds a keyed task unless its key is taken (the task is returned as it is) or spent (null). */
+export function addTaskOnce(
+  db: SqliteDb,
+  q: Statements,
+  task: NewTaskWithSchedule & { key: string },
+  now: number,
+): { task: Task | null; created: boolean } {
+  const existing = q.taskIdByKey.get(task.key);
+  if (existing !== undefined) return { task: readTask(db, existing)!, created: false };
+  if (db.select().from(spentKeys).where(eq(spentKeys.key, task.key)).get()) return { task: null, created: false };
+  return addTask(db, q, task, now);
 }
 
 /** A one-time trigger already due becomes a run at once, rather than at the next wake. */
@@ -122,6 +135,7 @@ export function removeTask(db: SqliteDb, id: number, now: number): boolean {
       endedAt: now,
       durationMs: sql`${now} - ${executions.startedAt}`,
       error: 'task removed',
+      final: true,
     })
     .where(
       and(
@@ -137,13 +151,15 @@ export function setPaused(db: SqliteDb, id: number, paused: boolean, now: number
   return db.update(tasks).set({ paused, updatedAt: now }).where(eq(tasks.id, id)).run().changes > 0;
 }
 
-export function enqueueRun(db: SqliteDb, taskId: number, now: number): boolean {
+export function enqueueRun(db: SqliteDb, taskId: number, now: number): number | null {
   const task = db.select({ priority: tasks.priority }).from(tasks).where(eq(tasks.id, taskId)).get();
-  if (!task) return false;
-  db.insert(runs)
+  if (!task) return null;
+  const [run] = db
+    .insert(runs)
     .values({ taskId, reason: 'manual', state: 'waiting', priority: task.priority, dueAt: now, createdAt: now })
-    .run();
-  return true;
+    .returning({ id: runs.id })
+    .all();
+  return run!.id;
 }
 
 export function fireEvent(db: SqliteDb, name: string, payloadJson: string | null, now: number): number {
