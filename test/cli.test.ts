@@ -45,7 +45,8 @@ test('migrate creates the schema and says so', () => {
   const db = tempDbPath();
   const result = run('migrate', '--db', db);
   expect(result.status).toBe(0);
-  expect(result.stdout).toContain('up to date');
+  expect(result.stdout).toContain('created, schema is up to date');
+  expect(run('migrate', '--db', db).stdout).toBe(`${db}: schema is up to date\n`);
   const sqlite = new Database(db, { readonly: true });
   expect(sqlite.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'executions'").pluck().get()).toBe(1);
   sqlite.close();
@@ -200,4 +201,25 @@ test('history --task shows the executions of a task that is gone (a one-time tas
   expect(run('show', String(task.id), '--db', db).status).toBe(3); // the task is gone
   const rows = json<{ taskId: number; status: string }[]>('history', '--task', String(task.id), '--db', db);
   expect(rows).toMatchObject([{ taskId: task.id, status: 'succeeded' }]);
+});
+
+test('doctor exits 1 when ready runs have no live scheduler to take them, and marks schedulers presumed dead', async () => {
+  const db = tempDbPath();
+  const scheduler = new Scheduler({ database: db, logger: silentLogger });
+  const task = await scheduler.addTask({ name: 'orphan', handler: 'nobody-registers-this' });
+  await scheduler.runNow(task.id);
+  await scheduler.close();
+  // A scheduler row left by a process that died an hour ago.
+  const raw = new Database(db);
+  const hourAgo = Date.now() - 3_600_000;
+  raw
+    .prepare('INSERT INTO schedulers (id, host, pid, handlers, started_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)')
+    .run('dead-one', 'elsewhere', 4242, '[]', hourAgo, hourAgo);
+  raw.close();
+  const result = run('doctor', '--db', db, '--json');
+  expect(result.status).toBe(1);
+  const report = JSON.parse(result.stdout) as { unservedHandlers: string[]; schedulers: { alive: boolean }[] };
+  expect(report.unservedHandlers).toEqual(['nobody-registers-this']);
+  expect(report.schedulers).toEqual([expect.objectContaining({ id: 'dead-one', alive: false })]);
+  expect(run('doctor', '--db', db).stdout).toContain('presumed dead');
 });

@@ -5,7 +5,7 @@ import { BackgroundTasksError, TaskNotFoundError, ValidationError } from '../err
 import type { Execution, ExecutionStatus } from '../execution.js';
 import { explain } from '../explain.js';
 import { isOwnerGone } from '../runtime/owner.js';
-import { liveHandlers } from '../runtime/registration.js';
+import { LIVE_SCHEDULER_MS, liveHandlers } from '../runtime/registration.js';
 import { isPostgresUrl } from '../store/postgres/connection.js';
 import { EXECUTION_STATUSES } from '../values.js';
 import { PgStore } from '../store/postgres/store.js';
@@ -92,8 +92,12 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     .command('migrate')
     .description('create the database or apply pending migrations')
     .action(async () => {
+      const database = global().db;
+      const created = !isPostgresUrl(database) && database !== ':memory:' && !existsSync(database);
       await open(true);
-      print({ database: global().db, upToDate: true }, () => `${global().db}: schema is up to date`);
+      print({ database, created, upToDate: true }, () =>
+        created ? `${database}: created, schema is up to date` : `${database}: schema is up to date`,
+      );
     });
 
   program
@@ -107,7 +111,14 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       const schedulers = await store.schedulers();
       // The same question the loop asks of its own handlers, for every live scheduler's.
       const unserved = await store.unservedHandlers({ now, handlers: [...liveHandlers(schedulers, now)] });
-      const report = { ...info, stuckRuns: stuck.map((run) => run.runId), unservedHandlers: unserved, schedulers };
+      // A row not refreshed for a minute belongs to a scheduler that stopped without saying so.
+      const seen = schedulers.map((s) => ({ ...s, alive: now - s.lastSeenAt <= LIVE_SCHEDULER_MS }));
+      const report = {
+        ...info,
+        stuckRuns: stuck.map((run) => run.runId),
+        unservedHandlers: unserved,
+        schedulers: seen,
+      };
       print(report, () =>
         [
           `integrity        ${info.integrity}`,
@@ -115,10 +126,11 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
           `${isPostgresUrl(global().db) ? 'tables ' : 'file   '}          ${describeSize(info)}`,
           `stuck runs       ${stuck.length === 0 ? 'none' : stuck.map((run) => `run ${run.runId} (owner pid ${run.owner.pid} on ${run.owner.host} is gone)`).join(', ')}`,
           `unserved         ${unserved.length === 0 ? 'none' : unserved.map((h) => `"${h}" (ready runs, no live scheduler registered it)`).join(', ')}`,
-          `schedulers       ${schedulers.length === 0 ? 'none running' : schedulers.map((s) => `pid ${s.pid} on ${s.host}, seen ${formatTime(s.lastSeenAt)}`).join('; ')}`,
+          `schedulers       ${schedulers.length === 0 ? 'none running' : seen.map((s) => `pid ${s.pid} on ${s.host}, seen ${formatTime(s.lastSeenAt)}${s.alive ? '' : ' (not seen for over a minute: presumed dead)'}`).join('; ')}`,
         ].join('\n'),
       );
-      if (info.integrity !== 'ok' || stuck.length > 0) exitCode = EXIT.database;
+      // Runs that nobody will take are trouble too, as a stuck run is.
+      if (info.integrity !== 'ok' || stuck.length > 0 || unserved.length > 0) exitCode = EXIT.database;
     });
 
   program
