@@ -26,7 +26,7 @@ function previousRelease(): string {
   return folder;
 }
 
-test('a file of the previous release is upgraded in place, its history marked final where it ended runs', () => {
+test('a file of the previous release is upgraded in place, its history marked final where it ended runs', async () => {
   const path = tempDbPath();
   const old = new Database(path);
   migrate(drizzle(old), { migrationsFolder: previousRelease(), migrationsTable: MIGRATIONS_TABLE });
@@ -45,22 +45,20 @@ test('a file of the previous release is upgraded in place, its history marked fi
   `);
   old.close();
 
-  return (async () => {
-    const scheduler = new Scheduler({ database: path, logger: silentLogger });
-    try {
-      const history = (await scheduler.executions()).reverse();
-      expect(history.map((e) => [e.id, e.runId, e.status, e.final])).toEqual([
-        [1, 10, 'failed', false],
-        [2, 10, 'failed', true],
-        [3, 11, 'failed', false],
-        [4, 12, 'succeeded', true],
-      ]);
-      expect((await scheduler.getTask(1))?.key).toBe('report');
-      // The spent-key trigger came with the upgrade.
-      await scheduler.removeTask(1);
-      expect(await scheduler.addTaskOnce({ key: 'report', name: 'report' })).toBeNull();
-    } finally {
-      await scheduler.close();
-    }
-  })();
+  const scheduler = new Scheduler({ database: path, logger: silentLogger });
+  try {
+    const history = (await scheduler.executions()).reverse();
+    expect(history.map((e) => [e.id, e.runId, e.status, e.final])).toEqual([
+      [1, 10, 'failed', false],
+      [2, 10, 'failed', true],
+      [3, 11, 'failed', false],
+      [4, 12, 'succeeded', true],
+    ]);
+    expect((await scheduler.getTask(1))?.key).toBe('report');
+    // The spent-key trigger came with the upgrade.
+    await scheduler.removeTask(1);
+    expect(await scheduler.addTaskOnce({ key: 'report', name: 'report' })).toBeNull();
+  } finally {
+    await scheduler.close();
+  }
 });

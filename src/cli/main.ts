@@ -5,7 +5,7 @@ import { BackgroundTasksError, TaskNotFoundError, ValidationError } from '../err
 import type { Execution, ExecutionStatus } from '../execution.js';
 import { explain } from '../explain.js';
 import { isOwnerGone } from '../runtime/owner.js';
-import { LIVE_SCHEDULER_MS, liveHandlers } from '../runtime/registration.js';
+import { isLive, liveHandlers } from '../runtime/registration.js';
 import { isPostgresUrl } from '../store/postgres/connection.js';
 import { EXECUTION_STATUSES } from '../values.js';
 import { PgStore } from '../store/postgres/store.js';
@@ -50,11 +50,13 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     .configureOutput({ writeOut: (text) => io.out(text.trimEnd()), writeErr: (text) => io.err(text.trimEnd()) });
 
   const global = () => program.opts<{ db: string; json?: boolean; busyTimeout: string }>();
+  /** A SQLite database named that has no file yet (a PostgreSQL URL always has a server). */
+  const noFileYet = (db: string) => !isPostgresUrl(db) && !existsSync(db);
   /** Opens an existing database: inspecting must not create one by accident. */
   const open = async (create = false): Promise<Store> => {
     const { db } = global();
     const postgres = isPostgresUrl(db);
-    if (!create && !postgres && !existsSync(db))
+    if (!create && noFileYet(db))
       throw new NoFileError(`${db}: no such database file (run "background-tasks migrate --db ${db}" to create one)`);
     const busyTimeout = Number(global().busyTimeout);
     if (!Number.isInteger(busyTimeout) || busyTimeout < 0)
@@ -93,7 +95,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     .description('create the database or apply pending migrations')
     .action(async () => {
       const database = global().db;
-      const created = !isPostgresUrl(database) && database !== ':memory:' && !existsSync(database);
+      const created = database !== ':memory:' && noFileYet(database);
       await open(true);
       print({ database, created, upToDate: true }, () =>
         created ? `${database}: created, schema is up to date` : `${database}: schema is up to date`,
@@ -111,8 +113,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       const schedulers = await store.schedulers();
       // The same question the loop asks of its own handlers, for every live scheduler's.
       const unserved = await store.unservedHandlers({ now, handlers: [...liveHandlers(schedulers, now)] });
-      // A row not refreshed for a minute belongs to a scheduler that stopped without saying so.
-      const seen = schedulers.map((s) => ({ ...s, alive: now - s.lastSeenAt <= LIVE_SCHEDULER_MS }));
+      const seen = schedulers.map((s) => ({ ...s, alive: isLive(s, now) }));
       const report = {
         ...info,
         stuckRuns: stuck.map((run) => run.runId),
@@ -126,7 +127,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
           `${isPostgresUrl(global().db) ? 'tables ' : 'file   '}          ${describeSize(info)}`,
           `stuck runs       ${stuck.length === 0 ? 'none' : stuck.map((run) => `run ${run.runId} (owner pid ${run.owner.pid} on ${run.owner.host} is gone)`).join(', ')}`,
           `unserved         ${unserved.length === 0 ? 'none' : unserved.map((h) => `"${h}" (ready runs, no live scheduler registered it)`).join(', ')}`,
-          `schedulers       ${schedulers.length === 0 ? 'none running' : seen.map((s) => `pid ${s.pid} on ${s.host}, seen ${formatTime(s.lastSeenAt)}${s.alive ? '' : ' (not seen for over a minute: presumed dead)'}`).join('; ')}`,
+          `schedulers       ${seen.length === 0 ? 'none running' : seen.map((s) => `pid ${s.pid} on ${s.host}, seen ${formatTime(s.lastSeenAt)}${s.alive ? '' : ' (not seen for over a minute: presumed dead)'}`).join('; ')}`,
         ].join('\n'),
       );
       // Runs that nobody will take are trouble too, as a stuck run is.

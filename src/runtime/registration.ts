@@ -7,11 +7,16 @@ export const LIVE_SCHEDULER_MS = 60_000;
 /** A row not refreshed for this long belonged to a process that is gone. */
 export const STALE_SCHEDULER_MS = 24 * 3600_000;
 
+/** Whether a scheduler's row was refreshed lately: one that was not stopped without saying so. */
+export function isLive(scheduler: SchedulerInfo, now: number): boolean {
+  return now - scheduler.lastSeenAt <= LIVE_SCHEDULER_MS;
+}
+
 /** The handlers that some scheduler seen lately has registered. */
 export function liveHandlers(schedulers: SchedulerInfo[], now: number): Set<string> {
   const handlers = new Set<string>();
   for (const scheduler of schedulers) {
-    if (now - scheduler.lastSeenAt <= LIVE_SCHEDULER_MS) scheduler.handlers.forEach((h) => handlers.add(h));
+    if (isLive(scheduler, now)) scheduler.handlers.forEach((h) => handlers.add(h));
   }
   return handlers;
 }
