@@ -34,6 +34,9 @@ try {
   const loaded = (await import(pathToFileURL(module).href)) as { default?: unknown; handler?: unknown };
   const handler = loaded.default ?? loaded.handler;
   if (typeof handler !== 'function') throw new TypeError(`${module} has no default export that is a function`);
+  // An abort that came while the module loaded would never reach a handler that
+  // listens for the 'abort' event: the attempt ends here instead.
+  controller.signal.throwIfAborted();
   const result: unknown = await handler(JSON.parse(argsJson), { ...context, signal: controller.signal, logger });
   let resultJson: string | null = null;
   try {
