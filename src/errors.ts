@@ -35,6 +35,27 @@ export class TaskNotFoundError extends BackgroundTasksError {
   }
 }
 
+/**
+ * `waitForRun` found no such run: none is pending with this id, and no attempt of it
+ * ended it (it was never made, its task was removed before it started, or its
+ * history was pruned).
+ */
+export class RunNotFoundError extends BackgroundTasksError {
+  readonly runId: number;
+
+  constructor(runId: number) {
+    super('RUN_NOT_FOUND', `run ${runId} is not pending and no recorded attempt ended it`);
+    this.runId = runId;
+  }
+}
+
+/** `waitForRun` gave up: the run had not ended within the `timeout` it was given. */
+export class WaitTimeoutError extends BackgroundTasksError {
+  constructor(what: string, timeoutMs: number) {
+    super('WAIT_TIMEOUT', `${what} did not happen within ${timeoutMs} ms`);
+  }
+}
+
 /** The scheduler was closed; it can no longer reach its database. */
 export class SchedulerClosedError extends BackgroundTasksError {
   constructor() {

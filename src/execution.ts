@@ -44,6 +44,8 @@ export interface Execution {
 
 export interface ExecutionFilter {
   taskId?: number;
+  /** Only the attempts of one run (the id `runNow` and `fireEventRuns` return). */
+  runId?: number;
   /** Only executions with a smaller id: pass the last id of a page to get the next. */
   beforeId?: number;
   /** Only executions that started at or after this time (epoch ms). */
@@ -51,4 +53,12 @@ export interface ExecutionFilter {
   status?: ExecutionStatus;
   /** Newest first; default 100. */
   limit?: number;
+}
+
+export interface WaitForRunOptions {
+  /**
+   * Real milliseconds to wait before rejecting with `WaitTimeoutError` (the run goes
+   * on). Default: no limit.
+   */
+  timeout?: number;
 }

@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import { pino, type Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
 import { SchedulerClosedError, TaskNotFoundError, ValidationError } from './errors.js';
-import type { SchedulerEventMap } from './events.js';
-import type { Execution, ExecutionFilter } from './execution.js';
+import type { ExecutionEvent, SchedulerEventMap } from './events.js';
+import type { Execution, ExecutionFilter, WaitForRunOptions } from './execution.js';
 import { explain, type Explanation } from './explain.js';
 import { toJson } from './json.js';
 import type { Handler } from './runtime/executor.js';
@@ -14,13 +14,14 @@ import { Telemetry } from './runtime/telemetry.js';
 import { createOwner } from './runtime/owner.js';
 import { liveHandlers } from './runtime/registration.js';
 import { openStore } from './open-store.js';
+import { waitForRun } from './run-wait.js';
 import type { Durability } from './store/sqlite/open.js';
 import type { PgPool } from './store/postgres/connection.js';
 import type { Store } from './store/store.js';
 import { validateDefinition, type NewTask, type NewTaskWithSchedule, type Task, type TaskDefinition } from './task.js';
 import { MAX_EVENT_NAME_LENGTH } from './triggers/event.js';
 import { initialState } from './triggers/schedule.js';
-import { describe, integerIn, nonEmptyString, oneOf } from './validate.js';
+import { describe, integerIn, MAX_TIMER_MS, nonEmptyString, oneOf } from './validate.js';
 import { EXECUTION_STATUSES } from './values.js';
 
 export interface SchedulerOptions {
@@ -234,12 +235,42 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
    * `payload`. Stored before the promise resolves. Returns how many runs it made.
    */
   async fireEvent(name: string, payload?: unknown): Promise<number> {
+    return (await this.fireEventRuns(name, payload)).length;
+  }
+
+  /** Fires an event as `fireEvent` does, and returns the ids of the runs it made (by task id). */
+  async fireEventRuns(name: string, payload?: unknown): Promise<number[]> {
     this.#assertOpen();
     nonEmptyString(name, 'name', MAX_EVENT_NAME_LENGTH);
     const payloadJson = payload === undefined ? null : toJson(payload, 'payload');
-    const runs = await this.#store.fireEvent({ name, payloadJson, now: await this.#now() });
+    const runIds = await this.#store.fireEvent({ name, payloadJson, now: await this.#now() });
     this.#loop.wake();
-    return runs;
+    return runIds;
+  }
+
+  /**
+   * Resolves with the attempt that ended a run (the id `runNow` or `fireEventRuns`
+   * gave) once it has ended: succeeded, failed for good (after its retries) or
+   * cancelled; read its `status`. The run may be taken by any scheduler on the
+   * database. Rejects with RunNotFoundError when no such run is pending or ended
+   * with a recorded attempt, and WaitTimeoutError after `timeout` real ms.
+   */
+  async waitForRun(runId: number, options: WaitForRunOptions = {}): Promise<Execution> {
+    this.#assertOpen();
+    integerIn(runId, 'runId', 1, Number.MAX_SAFE_INTEGER);
+    const timeoutMs = options.timeout === undefined ? undefined : integerIn(options.timeout, 'timeout', 0, MAX_TIMER_MS);
+    return waitForRun(runId, {
+      look: () => {
+        this.#assertOpen();
+        return this.#store.runOutcome(runId);
+      },
+      onLocalEnd: (listener) => {
+        const onEnd = (event: ExecutionEvent): void => listener(event.runId);
+        this.on('execution:finished', onEnd);
+        return () => this.off('execution:finished', onEnd);
+      },
+      timeoutMs,
+    });
   }
 
   /**
@@ -272,6 +303,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
       ...(filter.taskId === undefined
         ? {}
         : { taskId: integerIn(filter.taskId, 'taskId', 1, Number.MAX_SAFE_INTEGER) }),
+      ...(filter.runId === undefined ? {} : { runId: integerIn(filter.runId, 'runId', 1, Number.MAX_SAFE_INTEGER) }),
       ...(filter.status === undefined ? {} : { status: oneOf(filter.status, 'status', EXECUTION_STATUSES) }),
       ...(filter.since === undefined ? {} : { since: integerIn(filter.since, 'since', 0, Number.MAX_SAFE_INTEGER) }),
       ...(filter.beforeId === undefined

@@ -52,12 +52,12 @@ export function steeringCommands(
         throw new UsageError(`--payload: not valid JSON: ${options.payload}`);
       }
       const store = await open();
-      const runs = await store.fireEvent({
+      const runIds = await store.fireEvent({
         name: event,
         payloadJson: payload === undefined ? null : toJson(payload, 'payload'),
         now: clockNow(),
       });
-      print({ event, runs }, () => `fired ${event}: ${runs} run(s) queued`);
+      print({ event, runs: runIds.length, runIds }, () => `fired ${event}: ${runIds.length} run(s) queued`);
     });
 
   program

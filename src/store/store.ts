@@ -171,8 +171,8 @@ export interface TaskStore {
   setPaused(params: SetPausedParams): Promise<boolean>;
   /** Queues a manual run due now; its id, or null if the task does not exist. */
   enqueueRun(params: TaskAt): Promise<number | null>;
-  /** Stores one run per task listening to `name`; returns how many. */
-  fireEvent(params: FireEventParams): Promise<number>;
+  /** Stores one run per task listening to `name`; returns their ids, ascending. */
+  fireEvent(params: FireEventParams): Promise<number[]>;
 }
 
 /** What the producer needs: the wake, and a nudge when another connection stored work. */
@@ -217,9 +217,17 @@ export interface ClockStore {
   latestRecordedTime(): Promise<number | null>;
 }
 
+/** Where a run stands: `final` is its last attempt once one ended it. */
+export interface RunOutcome {
+  pending: boolean;
+  final: Execution | undefined;
+}
+
 /** Execution history: reading it, and keeping it within its policy. */
 export interface HistoryStore {
   executions(params: ExecutionsParams): Promise<Execution[]>;
+  /** Whether a run is still pending, and the attempt that ended it if one did: read at one moment. */
+  runOutcome(runId: number): Promise<RunOutcome>;
   /**
    * Deletes up to `limit` ended executions that ended before `endedBefore`, or are
    * beyond the newest `keepLast` of their task. Returns how many.

@@ -1,6 +1,6 @@
 import type { Execution, ExecutionFilter } from '../../execution.js';
 import { toExecution, type ExecutionRow } from '../rows.js';
-import type { DatabaseInfo, TaskCounts } from '../store.js';
+import type { DatabaseInfo, RunOutcome, TaskCounts } from '../store.js';
 import { query, schemaVersion, type Queryable } from './connection.js';
 
 // What operators read and prune: the execution history, and the database's state.
@@ -19,10 +19,32 @@ export async function readExecutions(
     `SELECT ${EXECUTION_COLUMNS} FROM background_tasks.executions
      WHERE ($1::bigint IS NULL OR task_id = $1) AND ($2::text IS NULL OR status = $2)
        AND ($3::bigint IS NULL OR id < $3) AND ($4::bigint IS NULL OR started_at >= $4)
+       AND ($6::bigint IS NULL OR run_id = $6)
      ORDER BY id DESC LIMIT $5`,
-    [filter.taskId ?? null, filter.status ?? null, filter.beforeId ?? null, filter.since ?? null, filter.limit],
+    [
+      filter.taskId ?? null,
+      filter.status ?? null,
+      filter.beforeId ?? null,
+      filter.since ?? null,
+      filter.limit,
+      filter.runId ?? null,
+    ],
   );
   return rows.map(toExecution);
+}
+
+/** Whether run `runId` is pending, and its ending attempt: one statement, so one snapshot. */
+export async function runOutcome(client: Queryable, runId: number): Promise<RunOutcome> {
+  const rows = await query<ExecutionRow & { pending: boolean; id: number | null }>(
+    client,
+    `SELECT EXISTS (SELECT 1 FROM background_tasks.runs WHERE id = $1) AS pending, e.*
+     FROM (SELECT 1) one LEFT JOIN LATERAL (
+       SELECT ${EXECUTION_COLUMNS} FROM background_tasks.executions
+       WHERE run_id = $1 AND final ORDER BY id DESC LIMIT 1) e ON true`,
+    [runId],
+  );
+  const row = rows[0]!;
+  return { pending: row.pending, final: row.id === null ? undefined : toExecution(row) };
 }
 
 /** Ended executions older than `endedBefore`, or beyond the newest `keepLast` of their task: up to `limit`. */

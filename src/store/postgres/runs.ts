@@ -48,10 +48,10 @@ export async function fireEvent(
   name: string,
   payloadJson: string | null,
   now: number,
-): Promise<number> {
+): Promise<number[]> {
   // One run per listening task, even if it listens to the event twice. Each task
   // is held KEY SHARE, so that a removal at the same moment waits, or is seen.
-  const inserted = await query(
+  const inserted = await query<{ id: string | number }>(
     client,
     `WITH listeners AS (
        SELECT g.task_id, g.id AS trigger_id, t.priority
@@ -71,7 +71,7 @@ export async function fireEvent(
      WHERE kind = 'event' AND event_name = $1`,
     [name, now],
   );
-  return inserted.length;
+  return inserted.map((row) => Number(row.id)).sort((a, b) => a - b);
 }
 
 export async function rebaseAfterClockJump(

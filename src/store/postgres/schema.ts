@@ -159,6 +159,8 @@ export const executions = schema.table(
       .on(t.status, t.id)
       .where(sql`status IN ('failed', 'interrupted', 'cancelled')`),
     index('executions_started').on(t.startedAt),
+    // A run's attempts: waitForRun, and history by run.
+    index('executions_run').on(t.runId),
   ],
 );
 

@@ -11,6 +11,7 @@ import type {
   DatabaseInfo,
   RunInfo,
   RunningRun,
+  RunOutcome,
   SchedulerInfo,
   Store,
   TaskCounts,
@@ -28,7 +29,7 @@ import {
 } from './connection.js';
 import { complete } from './cycle.js';
 import { wake } from './wake.js';
-import { inspect, pruneExecutions, readExecutions, taskCounts } from './history.js';
+import { inspect, pruneExecutions, readExecutions, runOutcome, taskCounts } from './history.js';
 import {
   countReady,
   latestRecordedTime,
@@ -208,7 +209,7 @@ export class PgStore implements Store {
     return this.#tx((client) => enqueueRun(client, taskId, now), { notifyOthers: true });
   }
 
-  fireEvent({ name, payloadJson, now }: Params.FireEventParams): Promise<number> {
+  fireEvent({ name, payloadJson, now }: Params.FireEventParams): Promise<number[]> {
     return this.#tx((client) => fireEvent(client, name, payloadJson, now), { notifyOthers: true });
   }
 
@@ -246,6 +247,10 @@ export class PgStore implements Store {
 
   executions(filter: Params.ExecutionsParams): Promise<Execution[]> {
     return this.#pooled((client) => readExecutions(client, filter));
+  }
+
+  runOutcome(runId: number): Promise<RunOutcome> {
+    return this.#pooled((client) => runOutcome(client, runId));
   }
 
   pruneExecutions(params: Params.PruneParams): Promise<number> {

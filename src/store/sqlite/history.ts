@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import type { Execution, ExecutionFilter, ExecutionStatus } from '../../execution.js';
 import { toExecution } from '../rows.js';
-import type { DatabaseInfo, Owner, RunInfo, SchedulerInfo, TaskCounts } from '../store.js';
+import type { DatabaseInfo, Owner, RunInfo, RunOutcome, SchedulerInfo, TaskCounts } from '../store.js';
 import { MIGRATIONS_TABLE, type SqliteDb } from './open.js';
 import { executions, runs, schedulers } from './schema.js';
 import type { Statements } from './statements.js';
@@ -18,6 +18,7 @@ export function executionsOf(db: SqliteDb, filter: ExecutionFilter & { limit: nu
     .where(
       and(
         filter.taskId === undefined ? undefined : eq(executions.taskId, filter.taskId),
+        filter.runId === undefined ? undefined : eq(executions.runId, filter.runId),
         filter.status === undefined ? undefined : eq(executions.status, filter.status),
         filter.beforeId === undefined ? undefined : sql`${executions.id} < ${filter.beforeId}`,
         filter.since === undefined ? undefined : sql`${executions.startedAt} >= ${filter.since}`,
@@ -27,6 +28,18 @@ export function executionsOf(db: SqliteDb, filter: ExecutionFilter & { limit: nu
     .limit(filter.limit)
     .all()
     .map(toExecution);
+}
+
+export function runOutcome(db: SqliteDb, runId: number): RunOutcome {
+  const pending = db.select({ id: runs.id }).from(runs).where(eq(runs.id, runId)).get() !== undefined;
+  const final = db
+    .select()
+    .from(executions)
+    .where(and(eq(executions.runId, runId), eq(executions.final, true)))
+    .orderBy(desc(executions.id))
+    .limit(1)
+    .get();
+  return { pending, final: final === undefined ? undefined : toExecution(final) };
 }
 
 /** Executions the retention policy no longer keeps, found by reads: a reader never blocks the writer. */

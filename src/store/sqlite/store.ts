@@ -14,6 +14,7 @@ import type {
   RunInfo,
   SchedulerInfo,
   RunningRun,
+  RunOutcome,
   Store,
   TaskCounts,
 } from '../store.js';
@@ -27,6 +28,7 @@ import {
   inspect,
   pruneCandidates,
   removeScheduler,
+  runOutcome,
   runsOf,
   saveScheduler,
   schedulersOf,
@@ -141,7 +143,7 @@ export class SqliteStore implements Store {
     return this.#write((db) => enqueueRun(db, taskId, now));
   }
 
-  fireEvent({ name, payloadJson, now }: Params.FireEventParams): Promise<number> {
+  fireEvent({ name, payloadJson, now }: Params.FireEventParams): Promise<number[]> {
     return this.#write((db) => fireEvent(db, name, payloadJson, now));
   }
 
@@ -203,6 +205,11 @@ export class SqliteStore implements Store {
 
   executions(filter: Params.ExecutionsParams): Promise<Execution[]> {
     return this.#direct((db) => executionsOf(db, filter));
+  }
+
+  runOutcome(runId: number): Promise<RunOutcome> {
+    // One read transaction: an attempt's end and its run's removal commit together.
+    return this.#direct((db) => this.#sqlite.transaction(() => runOutcome(db, runId)).deferred());
   }
 
   async pruneExecutions(params: Params.PruneParams): Promise<number> {

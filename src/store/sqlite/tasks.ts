@@ -162,19 +162,20 @@ export function enqueueRun(db: SqliteDb, taskId: number, now: number): number | 
   return run!.id;
 }
 
-export function fireEvent(db: SqliteDb, name: string, payloadJson: string | null, now: number): number {
+export function fireEvent(db: SqliteDb, name: string, payloadJson: string | null, now: number): number[] {
   // One run per listening task, even if it listens to the event twice.
-  const inserted = db.run(sql`
+  const inserted = db.all<{ id: number }>(sql`
     INSERT INTO runs (task_id, trigger_id, reason, event_name, event_payload, state, priority, due_at, created_at)
     SELECT g.task_id, min(g.id), 'event', ${name}, ${payloadJson}, 'waiting', t.priority, ${now}, ${now}
     FROM triggers g JOIN tasks t ON t.id = g.task_id
     WHERE g.kind = 'event' AND g.event_name = ${name}
-    GROUP BY g.task_id ORDER BY g.task_id`);
+    GROUP BY g.task_id ORDER BY g.task_id
+    RETURNING id`);
   db.update(triggers)
     .set({ fireCount: sql`${triggers.fireCount} + 1`, lastFiredAt: now })
     .where(and(eq(triggers.kind, 'event'), eq(triggers.eventName, name)))
     .run();
-  return inserted.changes;
+  return inserted.map((row) => row.id).sort((a, b) => a - b);
 }
 
 export function rebaseAfterClockJump(

@@ -1,0 +1,1 @@
+CREATE INDEX "executions_run" ON "background_tasks"."executions" USING btree ("run_id");

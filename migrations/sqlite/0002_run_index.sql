@@ -1,0 +1,1 @@
+CREATE INDEX `executions_run` ON `executions` (`run_id`);
