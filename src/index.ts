@@ -2,7 +2,14 @@ export { Scheduler, type SchedulerOptions, type StopOptions } from './scheduler.
 export type { Task, TaskDefinition, TriggerInfo } from './task.js';
 export type { Explanation } from './explain.js';
 export type { RunInfo } from './store/store.js';
-export type { Execution, ExecutionFilter, ExecutionStatus, FiredEvent, RunReason, WaitForRunOptions } from './execution.js';
+export type {
+  Execution,
+  ExecutionFilter,
+  ExecutionStatus,
+  FiredEvent,
+  RunReason,
+  WaitForRunOptions,
+} from './execution.js';
 export type { AttemptError, ExecutionEvent, SchedulerEventMap } from './events.js';
 export type { Handler, TaskContext } from './runtime/executor.js';
 export type { RetryPolicy } from './retry-policy.js';

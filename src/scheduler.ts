@@ -258,7 +258,8 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   async waitForRun(runId: number, options: WaitForRunOptions = {}): Promise<Execution> {
     this.#assertOpen();
     integerIn(runId, 'runId', 1, Number.MAX_SAFE_INTEGER);
-    const timeoutMs = options.timeout === undefined ? undefined : integerIn(options.timeout, 'timeout', 0, MAX_TIMER_MS);
+    const timeoutMs =
+      options.timeout === undefined ? undefined : integerIn(options.timeout, 'timeout', 0, MAX_TIMER_MS);
     return waitForRun(runId, {
       look: () => {
         this.#assertOpen();
