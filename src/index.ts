@@ -14,7 +14,8 @@ export type { AttemptError, ExecutionEvent, SchedulerEventMap } from './events.j
 export type { Handler, TaskContext } from './runtime/executor.js';
 export type { RetryPolicy } from './retry-policy.js';
 export type { HistoryPolicy } from './maintenance/retention.js';
-export type { JsonValue } from './json.js';
+export type { JsonArgsCheck, JsonSafe, JsonValue } from './json.js';
+export { defineHandler, type DefinedHandler, type HandlerTaskDefinition } from './define-handler.js';
 export type { Clock, TimerHandle } from './clock.js';
 export type { Durability } from './store/sqlite/open.js';
 export { Trigger } from './triggers/trigger.js';

@@ -3,6 +3,24 @@ import { describe, wellFormed } from './validate.js';
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
+/**
+ * `T` when every part of it survives JSON unchanged, as a type: interfaces are
+ * welcome (they need no index signature). A part that would not (a function, a
+ * Date, a bigint) becomes `never`, so the compiler points at it.
+ */
+export type JsonSafe<T> = [T] extends [JsonValue]
+  ? T
+  : T extends string | number | boolean | null
+    ? T
+    : T extends (...args: never[]) => unknown
+      ? never
+      : T extends object
+        ? { [K in keyof T]: JsonSafe<T[K]> }
+        : never;
+
+/** Intersected with a definition: adds nothing when `Args` is JSON, and asks for JSON args when it is not. */
+export type JsonArgsCheck<Args> = [Args] extends [JsonSafe<Args> | undefined] ? unknown : { args: JsonSafe<Args> };
+
 /** Arguments and event payloads are stored as JSON text; this bounds the text. */
 export const MAX_JSON_BYTES = 1024 * 1024;
 

@@ -5,7 +5,7 @@ import { SchedulerClosedError, TaskNotFoundError, ValidationError } from './erro
 import type { ExecutionEvent, SchedulerEventMap } from './events.js';
 import type { Execution, ExecutionFilter, WaitForRunOptions } from './execution.js';
 import { explain, type Explanation } from './explain.js';
-import { toJson } from './json.js';
+import { toJson, type JsonArgsCheck } from './json.js';
 import type { Handler } from './runtime/executor.js';
 import { normalizeHistoryPolicy, type HistoryPolicy } from './maintenance/retention.js';
 import { Batcher } from './runtime/batcher.js';
@@ -13,6 +13,7 @@ import { Loop } from './runtime/loop.js';
 import { Telemetry } from './runtime/telemetry.js';
 import { createOwner } from './runtime/owner.js';
 import { liveHandlers } from './runtime/registration.js';
+import { isDefinedHandler, type DefinedHandler } from './define-handler.js';
 import { openStore } from './open-store.js';
 import { waitForRun } from './run-wait.js';
 import type { Durability } from './store/sqlite/open.js';
@@ -105,9 +106,18 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     });
   }
 
-  /** Names a handler so tasks can refer to it. Registering a name again replaces it. */
-  register<Args = unknown>(name: string, handler: Handler<Args>): this {
+  /**
+   * Names a handler so tasks can refer to it, or registers one made by
+   * `defineHandler`. Registering a name again replaces it.
+   */
+  register<Args>(defined: DefinedHandler<Args>): this;
+  register<Args = unknown>(name: string, handler: Handler<Args>): this;
+  register<Args>(nameOrDefined: string | DefinedHandler<Args>, maybeHandler?: Handler<Args>): this {
     this.#assertOpen();
+    const [name, handler] =
+      typeof nameOrDefined === 'string' || !isDefinedHandler(nameOrDefined)
+        ? [nameOrDefined as string, maybeHandler]
+        : [nameOrDefined.name, nameOrDefined.handler];
     nonEmptyString(name, 'name', 200);
     if (typeof handler !== 'function')
       throw new ValidationError('handler', `must be a function, got ${describe(handler)}`);
@@ -117,7 +127,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   }
 
   /** Adds a task, or updates the task with the same `key`, keeping its schedule, counters and history. */
-  async addTask(definition: TaskDefinition): Promise<Task> {
+  async addTask<Args = never>(definition: TaskDefinition<Args> & JsonArgsCheck<Args>): Promise<Task> {
     this.#assertOpen();
     const task = validateDefinition(definition);
     // On PostgreSQL, times are taken once the clock agrees with the server's.
@@ -132,7 +142,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
    * ran to its end, or was removed) its key is spent, nothing is added, and the
    * result is null. Spent keys are kept in the `spent_keys` table.
    */
-  async addTaskOnce(definition: TaskDefinition): Promise<Task | null> {
+  async addTaskOnce<Args = never>(definition: TaskDefinition<Args> & JsonArgsCheck<Args>): Promise<Task | null> {
     this.#assertOpen();
     const task = validateDefinition(definition);
     if (task.key === null) throw new ValidationError('key', 'is required by addTaskOnce: it is what is added once');
@@ -149,7 +159,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
    * Adds (or, by key, updates) many tasks in one transaction. Every definition is
    * checked first: if one is refused, none is written.
    */
-  async addTasks(definitions: TaskDefinition[]): Promise<Task[]> {
+  async addTasks(definitions: readonly TaskDefinition[]): Promise<Task[]> {
     this.#assertOpen();
     if (!Array.isArray(definitions)) throw new ValidationError('definitions', 'must be an array of task definitions');
     const valid = definitions.map((definition, i) => {

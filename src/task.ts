@@ -8,7 +8,12 @@ import type { TriggerSpec } from './triggers/spec.js';
 import { Trigger } from './triggers/trigger.js';
 import { describe, integerIn, MAX_TIMER_MS, nonEmptyString, storableText } from './validate.js';
 
-export interface TaskDefinition {
+/**
+ * A task as an application declares it. `Args` is the type of `args`: the
+ * scheduler's methods infer it and check that it is JSON (see `defineHandler` to
+ * tie it to a handler's).
+ */
+export interface TaskDefinition<Args = JsonValue | object> {
   /** What the task is called in logs and history. */
   name: string;
   /** A stable identity: `addTask` with a key that exists updates that task in place. */
@@ -17,7 +22,7 @@ export interface TaskDefinition {
   handler?: string;
   description?: string;
   /** JSON given to the handler as its first argument. Default `null`. */
-  args?: JsonValue;
+  args?: Args;
   /** Higher starts first when runs wait for a slot. An integer; default 0. */
   priority?: number;
   /** Ms after which `ctx.signal` is aborted and the attempt fails. Default: none. */
@@ -110,7 +115,7 @@ const DEFINITION_FIELDS: ReadonlySet<string> = new Set<keyof TaskDefinition>([
   'paused',
 ]);
 
-export function validateDefinition(definition: TaskDefinition): NewTask {
+export function validateDefinition(definition: TaskDefinition<unknown>): NewTask {
   if (definition === null || typeof definition !== 'object') {
     throw new ValidationError('definition', `must be an object, got ${describe(definition)}`);
   }
