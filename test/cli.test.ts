@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, expect, test } from 'vitest';
+import type { CliErrorJson, TaskRow } from '../src/cli/main.js';
 import { OneTimeTrigger, Scheduler } from '../src/index.js';
 import { silentLogger, tempDbPath } from './helpers/setup.js';
 
@@ -73,18 +74,41 @@ test('exit codes: 2 for bad usage, 4 for a missing file, 1 for a file that is no
   expect(run('stats', '--since', 'yesterday-ish', '--db', db).status).toBe(2);
 });
 
+test('under --json a failure is JSON on stderr, with a stable code and the exit code', () => {
+  const db = tempDbPath();
+  run('migrate', '--db', db);
+  const failures: [string[], string, number][] = [
+    [['frobnicate'], 'USAGE', 2],
+    [['history', '--limit', 'x', '--db', db], 'USAGE', 2],
+    [['fire', '', '--db', db], 'INVALID_ARGUMENT', 2],
+    [['show', 'nope', '--db', db], 'TASK_NOT_FOUND', 3],
+    [['tasks', '--db', tempDbPath()], 'NO_SUCH_FILE', 4],
+  ];
+  for (const [args, code, exitCode] of failures) {
+    const result = run(...args, '--json');
+    expect(result.status).toBe(exitCode);
+    expect(result.stdout).toBe('');
+    const report = JSON.parse(result.stderr) as CliErrorJson;
+    expect(report).toEqual({ error: { code, message: expect.any(String), exitCode } });
+    expect(report.error.message).not.toMatch(/^error:/);
+  }
+});
+
 test('while a scheduler runs in another process, the CLI reads and steers it', async () => {
   const db = tempDbPath();
   await startScheduler(db);
-  const tasks = json<{ id: number; key: string; triggers: string }[]>('tasks', '--db', db);
-  expect(tasks.map((t) => [t.key, t.triggers])).toEqual([
-    ['job', 'on poke'],
-    ['tick', 'every 500ms'],
+  // --json is typed: numbers as numbers, booleans as booleans, ids apart from names.
+  const tasks = json<TaskRow[]>('tasks', '--db', db);
+  expect(tasks.map((t) => [t.key, t.triggers, t.paused, typeof t.id, t.handler, t.executions])).toEqual([
+    ['job', ['on poke'], false, 'number', 'job', 0],
+    ['tick', ['every 500ms'], false, 'number', 'tick', expect.any(Number)],
   ]);
+  expect(typeof tasks[1]!.nextFireAt).toBe('number');
   const job = tasks[0]!;
 
   // fire: stored by the CLI, run by the scheduler.
-  expect(json<{ runs: number }>('fire', 'poke', '--payload', '{"n":1}', '--db', db).runs).toBe(1);
+  const fire = json<{ runs: number; runIds: number[] }>('fire', 'poke', '--payload', '{"n":1}', '--db', db);
+  expect(fire).toMatchObject({ runs: 1, runIds: [expect.any(Number)] });
   const fired = await until(
     () =>
       json<{ taskId: number; status: string; result: unknown }[]>('history', '--task', 'job', '--db', db).find(
@@ -99,7 +123,8 @@ test('while a scheduler runs in another process, the CLI reads and steers it', a
   expect(json<{ state: string; reasons: string[] }>('show', String(job.id), '--db', db)).toMatchObject({
     state: 'paused',
   });
-  expect(run('run-now', 'job', '--db', db).status).toBe(0);
+  const queued = json<{ command: string; taskId: number; runId: number }>('run-now', 'job', '--db', db);
+  expect(queued).toMatchObject({ command: 'run-now', taskId: job.id, runId: expect.any(Number) });
   const waiting = json<{ state: string; reasons: string[] }>('show', 'job', '--db', db);
   expect(waiting.reasons.some((r) => r.includes('paused'))).toBe(true);
   expect(run('resume', 'job', '--db', db).status).toBe(0);
@@ -222,4 +247,20 @@ test('doctor exits 1 when ready runs have no live scheduler to take them, and ma
   expect(report.unservedHandlers).toEqual(['nobody-registers-this']);
   expect(report.schedulers).toEqual([expect.objectContaining({ id: 'dead-one', alive: false })]);
   expect(run('doctor', '--db', db).stdout).toContain('presumed dead');
+});
+
+test("show names a module task's module, memory limit and description", async () => {
+  const db = tempDbPath();
+  const scheduler = new Scheduler({ database: db, logger: silentLogger });
+  const module = fileURLToPath(new URL('./fixtures/modules/busy.mjs', import.meta.url));
+  await scheduler.addTask({ key: 'm', name: 'crunch', module, memoryLimitMb: 64, description: 'numbers, crunched' });
+  await scheduler.close();
+  const text = run('show', 'm', '--db', db).stdout;
+  expect(text).toContain(`module ${module}, memory limit 64 MB`);
+  expect(text).toContain('description numbers, crunched');
+  expect(json<{ task: { module: string; memoryLimitMb: number } }>('show', 'm', '--db', db).task).toMatchObject({
+    module,
+    memoryLimitMb: 64,
+  });
+  expect(json<TaskRow[]>('tasks', '--db', db)[0]).toMatchObject({ handler: null, module });
 });

@@ -26,6 +26,31 @@ import { steeringCommands } from './steer.js';
 /** Exit codes: 0 done; 1 the database refused or is unhealthy; 2 bad usage; 3 no such task; 4 no such file. */
 export const EXIT = { ok: 0, database: 1, usage: 2, notFound: 3, noFile: 4 } as const;
 
+/** One row of `tasks --json`. */
+export interface TaskRow {
+  id: number;
+  key: string | null;
+  name: string;
+  /** The registered handler it runs; null for a module task. */
+  handler: string | null;
+  module: string | null;
+  /** Each trigger in words: "every 5m", "cron 0 3 * * *", "on disk-full". */
+  triggers: string[];
+  priority: number;
+  paused: boolean;
+  /** The soonest next fire of its triggers (epoch ms). */
+  nextFireAt: number | null;
+  lastStatus: ExecutionStatus | null;
+  executions: number;
+  succeeded: number;
+  failed: number;
+}
+
+/** What `--json` prints on stderr when a command fails. */
+export interface CliErrorJson {
+  error: { code: string; message: string; exitCode: number };
+}
+
 interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
@@ -47,7 +72,13 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     .option('--busy-timeout <ms>', 'how long to wait for a lock held by a running scheduler', '5000')
     .version(packageVersion(), '-V, --version', 'print the version of background-tasks')
     .exitOverride()
-    .configureOutput({ writeOut: (text) => io.out(text.trimEnd()), writeErr: (text) => io.err(text.trimEnd()) });
+    .configureOutput({
+      writeOut: (text) => io.out(text.trimEnd()),
+      // Under --json, commander's own complaints are reported as JSON below.
+      writeErr: (text) => (wantsJson() ? undefined : io.err(text.trimEnd())),
+    });
+  // Also before commander has parsed the options (a usage error comes first).
+  const wantsJson = () => argv.includes('--json');
 
   const global = () => program.opts<{ db: string; json?: boolean; busyTimeout: string }>();
   /** A SQLite database named that has no file yet (a PostgreSQL URL always has a server). */
@@ -68,7 +99,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
   };
   /** Now, on the clock the database agrees on (PostgreSQL's, corrected for this machine's offset). */
   const clockNow = () => (stores.at(-1)?.agreedClock ?? systemClock).now();
-  const print = (json: unknown, text: () => string) => io.out(global().json ? JSON.stringify(json, null, 2) : text());
+  const print = (json: unknown, text: () => string) => io.out(wantsJson() ? JSON.stringify(json, null, 2) : text());
   const resolveTask = async (store: Store, ref: string) => {
     const id = /^\d+$/.test(ref) ? Number(ref) : await store.taskIdByKey(ref);
     const task = id === undefined ? undefined : await store.getTask(id);
@@ -145,24 +176,39 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
         page = await store.listTasks({ limit: 1000, afterId: page.at(-1)!.id });
       }
       const counts = await store.taskCounts(tasks.map((t) => t.id));
-      const rows = tasks.map((task) => {
+      const rows: TaskRow[] = tasks.map((task) => {
         const c = counts.get(task.id);
         const next = task.triggers.map((t) => t.nextFireAt).filter((t): t is number => t !== null);
         return {
           id: task.id,
           key: task.key,
           name: task.name,
-          triggers: task.triggers.map(describeTrigger).join('; '),
+          handler: task.module === null ? task.handler : null,
+          module: task.module,
+          triggers: task.triggers.map(describeTrigger),
           priority: task.priority,
-          paused: task.paused ? 'yes' : 'no',
-          next: formatTime(next.length > 0 ? Math.min(...next) : null),
-          last: c?.lastStatus ?? null,
-          runs: c?.total ?? 0,
-          ok: c?.succeeded ?? 0,
+          paused: task.paused,
+          nextFireAt: next.length > 0 ? Math.min(...next) : null,
+          lastStatus: c?.lastStatus ?? null,
+          executions: c?.total ?? 0,
+          succeeded: c?.succeeded ?? 0,
           failed: c?.failed ?? 0,
         };
       });
-      print(rows, () => (rows.length === 0 ? 'no tasks' : table(rows, Object.keys(rows[0]!))));
+      const cells = rows.map((row) => ({
+        id: row.id,
+        key: row.key,
+        name: row.name,
+        triggers: row.triggers.join('; '),
+        priority: row.priority,
+        paused: row.paused ? 'yes' : 'no',
+        next: formatTime(row.nextFireAt),
+        last: row.lastStatus,
+        runs: row.executions,
+        ok: row.succeeded,
+        failed: row.failed,
+      }));
+      print(rows, () => (cells.length === 0 ? 'no tasks' : table(cells, Object.keys(cells[0]!))));
     });
 
   program
@@ -182,7 +228,8 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       });
       print({ task, ...explanation }, () =>
         [
-          `task ${task.id}${task.key ? ` (${task.key})` : ''}: ${task.name}, handler ${task.handler}, priority ${task.priority}${task.paused ? ', paused' : ''}`,
+          `task ${task.id}${task.key ? ` (${task.key})` : ''}: ${task.name}, ${task.module === null ? `handler ${task.handler}` : `module ${task.module}${task.memoryLimitMb === null ? '' : `, memory limit ${task.memoryLimitMb} MB`}`}, priority ${task.priority}${task.paused ? ', paused' : ''}`,
+          ...(task.description === null ? [] : [`description ${task.description}`]),
           `args ${JSON.stringify(task.args)}`,
           `timeout ${formatDuration(task.timeout) ?? 'none'}; retries ${task.retryPolicy ? `${task.retryPolicy.maxRetries} × ${formatDuration(task.retryPolicy.delay)} ${task.retryPolicy.backoff}` : 'none'}`,
           `triggers: ${task.triggers.map(describeTrigger).join('; ') || 'none'}`,
@@ -286,26 +333,29 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err instanceof CommanderError && err.exitCode === 0) return EXIT.ok; // --help, --version
+    const { code, exitCode: failed } = classify(err);
+    const message = (err instanceof Error ? err.message : String(err)).replace(/^error: /, '');
+    if (wantsJson()) {
+      const report: CliErrorJson = { error: { code, message, exitCode: failed } };
+      io.err(JSON.stringify(report));
+    } else if (!(err instanceof CommanderError)) {
+      io.err(`error: ${message}${err instanceof BackgroundTasksError ? ` [${err.code}]` : ''}`);
     }
-    const message = err instanceof Error ? err.message : String(err);
-    if (err instanceof UsageError || err instanceof ValidationError) {
-      io.err(`error: ${message}`);
-      return EXIT.usage;
-    }
-    if (err instanceof NoFileError) {
-      io.err(`error: ${message}`);
-      return EXIT.noFile;
-    }
-    if (err instanceof NoTaskError || err instanceof TaskNotFoundError) {
-      io.err(`error: ${message}`);
-      return EXIT.notFound;
-    }
-    io.err(`error: ${message}${err instanceof BackgroundTasksError ? ` [${err.code}]` : ''}`);
-    return EXIT.database;
+    return failed;
   } finally {
     for (const store of stores) await store.close();
     stores = [];
   }
+}
+
+/** The stable code and exit code of a failed command. */
+function classify(err: unknown): { code: string; exitCode: number } {
+  if (err instanceof CommanderError || err instanceof UsageError) return { code: 'USAGE', exitCode: EXIT.usage };
+  if (err instanceof ValidationError) return { code: err.code, exitCode: EXIT.usage };
+  if (err instanceof NoFileError) return { code: 'NO_SUCH_FILE', exitCode: EXIT.noFile };
+  if (err instanceof NoTaskError) return { code: 'TASK_NOT_FOUND', exitCode: EXIT.notFound };
+  if (err instanceof TaskNotFoundError) return { code: err.code, exitCode: EXIT.notFound };
+  if (err instanceof BackgroundTasksError) return { code: err.code, exitCode: EXIT.database };
+  return { code: 'ERROR', exitCode: EXIT.database };
 }

@@ -14,7 +14,12 @@ export function steeringCommands(
   program: Command,
   { open, print, resolveTask, clockNow, positiveInt }: CliContext,
 ): void {
-  const steer = (name: string, description: string, act: (store: Store, id: number, now: number) => Promise<unknown>) =>
+  /** A command on one task; `act` may give more to report (the run it queued). */
+  const steer = (
+    name: string,
+    description: string,
+    act: (store: Store, id: number, now: number) => Promise<{ runId: number | null } | void>,
+  ) =>
     program
       .command(name)
       .argument('<task>', 'task id or key')
@@ -22,20 +27,25 @@ export function steeringCommands(
       .action(async (ref: string) => {
         const store = await open();
         const task = await resolveTask(store, ref);
-        await act(store, task.id, clockNow());
+        const more = (await act(store, task.id, clockNow())) ?? {};
+        const run = 'runId' in more && more.runId !== null ? `, run ${more.runId}` : '';
         print(
-          { taskId: task.id, done: name },
-          () => `${name}: task ${task.id} (${task.name}) — the running scheduler acts on it at its next wake`,
+          { command: name, taskId: task.id, taskName: task.name, ...more },
+          () => `${name}: task ${task.id} (${task.name})${run} — the running scheduler acts on it at its next wake`,
         );
       });
-  steer('run-now', 'queue a run now', async (store, id, now) => (await store.enqueueRun({ taskId: id, now })) !== null);
-  steer('pause', 'hold the task: its runs wait', (store, id, now) =>
-    store.setPaused({ taskId: id, paused: true, now }),
-  );
-  steer('resume', 'release a paused task', (store, id, now) => store.setPaused({ taskId: id, paused: false, now }));
-  steer('remove', 'remove the task and its pending runs (history stays)', (store, id, now) =>
-    store.removeTask({ taskId: id, now }),
-  );
+  steer('run-now', 'queue a run now', async (store, id, now) => ({
+    runId: await store.enqueueRun({ taskId: id, now }),
+  }));
+  steer('pause', 'hold the task: its runs wait', async (store, id, now) => {
+    await store.setPaused({ taskId: id, paused: true, now });
+  });
+  steer('resume', 'release a paused task', async (store, id, now) => {
+    await store.setPaused({ taskId: id, paused: false, now });
+  });
+  steer('remove', 'remove the task and its pending runs (history stays)', async (store, id, now) => {
+    await store.removeTask({ taskId: id, now });
+  });
 
   program
     .command('fire')
