@@ -117,9 +117,12 @@ test('raced on its maps: concurrent calls while running keep every invariant', a
   const { scheduler, clock } = createHarness({ maxRunningTasks: 3 });
   let running = 0;
   let peak = 0;
-  scheduler.register('r', async () => {
+  // A removal abandons a running attempt and frees its slot at once, so the handler
+  // stops counting when its signal is aborted, as one that heeds it would.
+  scheduler.register('r', async (_args, ctx) => {
     peak = Math.max(peak, ++running);
-    await settle(1);
+    const aborted = new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }));
+    await Promise.race([settle(1), aborted]);
     running--;
   });
   await scheduler.start();
@@ -143,6 +146,7 @@ test('raced on its maps: concurrent calls while running keep every invariant', a
   const history = await scheduler.executions({ limit: 1000 });
   expect(peak).toBeLessThanOrEqual(3);
   expect(history.filter((e) => e.status === 'succeeded')).toHaveLength(40);
-  expect(history.every((e) => e.taskId > tasks[9]!.id)).toBe(true);
+  // A removed task ran only if its event's run was claimed before the removal: then it was cancelled.
+  expect(history.filter((e) => e.taskId <= tasks[9]!.id).every((e) => e.status === 'cancelled')).toBe(true);
   expect(new Set(history.map((e) => e.id)).size).toBe(history.length);
 });
