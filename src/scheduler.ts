@@ -54,7 +54,11 @@ export interface SchedulerOptions {
 }
 
 export interface StopOptions {
-  /** Grace period (ms) for running handlers before their signal is aborted. Default 5000. */
+  /**
+   * Grace period (ms) for running handlers before their signal is aborted. Default
+   * 5000. It ends when that much time passes on the scheduler's clock or in real
+   * time, whichever is first: under a FakeClock a close does not hang.
+   */
   timeout?: number;
 }
 

@@ -168,13 +168,22 @@ export class Loop {
     this.#state = 'stopped';
   }
 
-  /** Waits until every attempt in flight is recorded, or `ms` pass on the clock. */
+  /**
+   * Waits until every attempt in flight is recorded, or `ms` pass on the clock, or
+   * `ms` of real time: under a fake clock nobody advances while a test closes its
+   * scheduler, and a handler's own timers are real, so a stop must not wait on them.
+   */
   async #settleWithin(ms: number): Promise<void> {
     const { clock } = this.#deps;
     let timer: TimerHandle | undefined;
-    const timeout = new Promise<void>((resolve) => (timer = clock.setTimeout(resolve, ms)));
+    let realTimer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = clock.setTimeout(resolve, ms);
+      realTimer = setTimeout(resolve, ms);
+    });
     await Promise.race([Promise.all([...this.#inFlight.values()].map((f) => f.recorded)), timeout]);
     clock.clearTimeout(timer);
+    clearTimeout(realTimer);
   }
 
   #scheduleHeartbeat(): void {
