@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { describe, expect, test } from 'vitest';
 import { OneTimeTrigger, Scheduler } from '../src/index.js';
-import { MIGRATIONS_FOLDER } from '../src/store/sqlite/open.js';
+import { MIGRATIONS_FOLDER, VACUUM_CONVERT_MAX_BYTES } from '../src/store/sqlite/open.js';
 import { silentLogger, tempDir } from './helpers/setup.js';
 
 // An application that keeps its own tables in the scheduler's file and migrates
@@ -68,6 +68,56 @@ async function schedulerWorksOn(database: string): Promise<void> {
   }
 }
 
+/** What makes two files the same database: schema, migration records, vacuum and journal modes. */
+function fileOf(database: string) {
+  const db = new Database(database, { readonly: true });
+  try {
+    return {
+      autoVacuum: db.pragma('auto_vacuum', { simple: true }),
+      journalMode: db.pragma('journal_mode', { simple: true }),
+      schema: db.prepare('SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name').all(),
+      migrations: db.prepare('SELECT hash, created_at FROM __background_tasks_migrations ORDER BY id').all(),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+test("drizzle-kit applies the package's migrations with the README's config, and the file is the scheduler's own", async () => {
+  const dir = tempDir();
+  const database = join(dir, 'kit.db');
+  // The README's drizzle.config for the package's migrations (its `out` names the installed package's folder).
+  writeFileSync(
+    join(dir, 'drizzle.tasks.config.mjs'),
+    `export default {
+       dialect: 'sqlite',
+       out: ${JSON.stringify(MIGRATIONS_FOLDER)},
+       migrations: { table: '__background_tasks_migrations' },
+       dbCredentials: { url: ${JSON.stringify(database)} },
+     };\n`,
+  );
+  execFileSync(process.execPath, [DRIZZLE_KIT, 'migrate', '--config', 'drizzle.tasks.config.mjs'], {
+    cwd: dir,
+    stdio: 'pipe',
+  });
+  expect(fileOf(database).autoVacuum).toBe(0); // what drizzle-kit leaves
+  await schedulerWorksOn(database);
+  const own = join(dir, 'own.db');
+  await schedulerWorksOn(own);
+  expect(fileOf(database)).toEqual(fileOf(own));
+  expect(fileOf(database).autoVacuum).toBe(2);
+});
+
+test('a large file without incremental vacuum is left as it is, rather than rewritten at open', async () => {
+  const database = join(tempDir(), 'big.db');
+  const db = new Database(database);
+  db.exec('CREATE TABLE blobs (b blob)');
+  db.prepare('INSERT INTO blobs VALUES (?)').run(Buffer.alloc(VACUUM_CONVERT_MAX_BYTES + 1024 * 1024));
+  db.close();
+  await schedulerWorksOn(database);
+  expect(fileOf(database).autoVacuum).toBe(0);
+});
+
 const OLDER = Date.UTC(2023, 10, 14); // before the package's own migrations
 const NEWER = Date.UTC(2030, 0, 1); // after them
 
@@ -80,6 +130,8 @@ describe.each([
     app.migrate();
     await schedulerWorksOn(app.database);
     expect(tables(app.database)).toEqual(expect.arrayContaining(['devices', 'tasks', 'runs', 'executions']));
+    // The file drizzle-kit made has no incremental vacuum; the scheduler gives it one.
+    expect(fileOf(app.database).autoVacuum).toBe(2);
   });
 
   test('the scheduler first, then drizzle-kit: it creates the application table, the scheduler reopens', async () => {

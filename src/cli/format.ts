@@ -60,7 +60,11 @@ export function percentile(sorted: number[], p: number): number | null {
 /** The size line of `doctor`: the file, with SQLite's free pages and WAL, or PostgreSQL's tables. */
 export function describeSize(info: DatabaseInfo): string {
   const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
-  const { walBytes, freePages } = info.details;
+  const { walBytes, freePages, autoVacuum } = info.details;
   if (walBytes === undefined || freePages === undefined) return kib(info.sizeBytes);
-  return `${kib(info.sizeBytes)} (${freePages} free pages), WAL ${kib(walBytes)}`;
+  const noVacuum =
+    autoVacuum === 0
+      ? '; auto_vacuum is off, so pruning cannot give space back (PRAGMA auto_vacuum = INCREMENTAL, then VACUUM)'
+      : '';
+  return `${kib(info.sizeBytes)} (${freePages} free pages), WAL ${kib(walBytes)}${noVacuum}`;
 }

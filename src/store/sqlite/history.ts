@@ -151,6 +151,8 @@ export function inspect(sqlite: Database.Database, path: string | undefined): Da
     details: {
       walBytes: path ? size(`${path}-wal`) : 0,
       freePages: sqlite.pragma('freelist_count', { simple: true }) as number,
+      // 2 (incremental) lets pruning give space back; 0 means it cannot.
+      autoVacuum: sqlite.pragma('auto_vacuum', { simple: true }) as number,
     },
   };
 }

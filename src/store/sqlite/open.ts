@@ -42,11 +42,7 @@ export function openSqlite(filename: string, options: OpenOptions = {}): { sqlit
   try {
     sqlite = new Database(filename);
     sqlite.pragma(`busy_timeout = ${options.busyTimeout ?? 5000}`);
-    // Lets pruning give pages back to the disk. It takes effect only on a new, empty
-    // file, and on any other it would wait for the write lock for nothing.
-    if (sqlite.prepare('SELECT count(*) FROM sqlite_master').pluck().get() === 0) {
-      sqlite.pragma('auto_vacuum = INCREMENTAL');
-    }
+    incrementalVacuum(sqlite);
     sqlite.pragma('journal_mode = WAL');
     // After a checkpoint, a WAL file larger than this is cut back.
     sqlite.pragma('journal_size_limit = 4194304');
@@ -62,6 +58,33 @@ export function openSqlite(filename: string, options: OpenOptions = {}): { sqlit
   } catch (err) {
     sqlite?.close();
     throw toDatabaseError(err);
+  }
+}
+
+/** Files up to this size that lack incremental vacuum get it when opened (a VACUUM rewrites the file). */
+export const VACUUM_CONVERT_MAX_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Lets pruning give pages back to the disk. The mode takes effect on a new, empty
+ * file at once; a file whose tables something else created first (drizzle-kit
+ * applying the package's migrations, or an application's own) needs a VACUUM to
+ * take it, done while the file is small. A larger one is left as it is (doctor
+ * says so): rewriting it could take long and double its space on a small disk.
+ */
+function incrementalVacuum(sqlite: Database.Database): void {
+  if (sqlite.prepare('SELECT count(*) FROM sqlite_master').pluck().get() === 0) {
+    sqlite.pragma('auto_vacuum = INCREMENTAL');
+    return;
+  }
+  if (sqlite.pragma('auto_vacuum', { simple: true }) !== 0 || sqlite.memory) return;
+  const pages = sqlite.pragma('page_count', { simple: true }) as number;
+  const pageSize = sqlite.pragma('page_size', { simple: true }) as number;
+  if (pages * pageSize > VACUUM_CONVERT_MAX_BYTES) return;
+  try {
+    sqlite.pragma('auto_vacuum = INCREMENTAL');
+    sqlite.exec('VACUUM');
+  } catch {
+    // Busy, or no room for the copy: the file works as it is, and the next open tries again.
   }
 }
 
