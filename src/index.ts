@@ -15,6 +15,18 @@ export type { Handler, TaskContext } from './runtime/executor.js';
 export type { RetryPolicy } from './retry-policy.js';
 export type { HistoryPolicy } from './maintenance/retention.js';
 export type { JsonArgsCheck, JsonSafe, JsonValue } from './json.js';
+export type {
+  CliErrorJson,
+  CliJson,
+  DoctorJson,
+  FireJson,
+  MigrateJson,
+  PruneJson,
+  ShowJson,
+  StatsRow,
+  SteerJson,
+  TaskRow,
+} from './cli/json.js';
 export { defineHandler, type DefinedHandler, type HandlerTaskDefinition } from './define-handler.js';
 export type { Clock, TimerHandle } from './clock.js';
 export type { Durability } from './store/sqlite/open.js';

@@ -4,7 +4,17 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, expect, test } from 'vitest';
-import type { CliErrorJson, TaskRow } from '../src/cli/main.js';
+import type {
+  CliErrorJson,
+  DoctorJson,
+  Execution,
+  FireJson,
+  PruneJson,
+  ShowJson,
+  StatsRow,
+  SteerJson,
+  TaskRow,
+} from '../src/index.js';
 import { OneTimeTrigger, Scheduler } from '../src/index.js';
 import { silentLogger, tempDbPath } from './helpers/setup.js';
 
@@ -107,57 +117,46 @@ test('while a scheduler runs in another process, the CLI reads and steers it', a
   const job = tasks[0]!;
 
   // fire: stored by the CLI, run by the scheduler.
-  const fire = json<{ runs: number; runIds: number[] }>('fire', 'poke', '--payload', '{"n":1}', '--db', db);
+  const fire = json<FireJson>('fire', 'poke', '--payload', '{"n":1}', '--db', db);
   expect(fire).toMatchObject({ runs: 1, runIds: [expect.any(Number)] });
   const fired = await until(
-    () =>
-      json<{ taskId: number; status: string; result: unknown }[]>('history', '--task', 'job', '--db', db).find(
-        (e) => e.status === 'succeeded',
-      ),
+    () => json<Execution[]>('history', '--task', 'job', '--db', db).find((e) => e.status === 'succeeded'),
     'the fired run',
   );
   expect(fired.result).toEqual({ event: { name: 'poke', payload: { n: 1 } } });
 
   // run-now, pause and resume.
   expect(run('pause', 'job', '--db', db).status).toBe(0);
-  expect(json<{ state: string; reasons: string[] }>('show', String(job.id), '--db', db)).toMatchObject({
+  expect(json<ShowJson>('show', String(job.id), '--db', db)).toMatchObject({
     state: 'paused',
   });
-  const queued = json<{ command: string; taskId: number; runId: number }>('run-now', 'job', '--db', db);
+  const queued = json<SteerJson>('run-now', 'job', '--db', db);
   expect(queued).toMatchObject({ command: 'run-now', taskId: job.id, runId: expect.any(Number) });
-  const waiting = json<{ state: string; reasons: string[] }>('show', 'job', '--db', db);
+  const waiting = json<ShowJson>('show', 'job', '--db', db);
   expect(waiting.reasons.some((r) => r.includes('paused'))).toBe(true);
   expect(run('resume', 'job', '--db', db).status).toBe(0);
   await until(
     () =>
-      json<unknown[]>('history', '--task', 'job', '--status', 'succeeded', '--db', db).length === 2 ? true : undefined,
+      json<Execution[]>('history', '--task', 'job', '--status', 'succeeded', '--db', db).length === 2
+        ? true
+        : undefined,
     'the manual run',
   );
 
   // stats, doctor, prune.
-  const stats = json<{ taskId: number; task: string; attempts: number; succeeded: number }[]>(
-    'stats',
-    '--since',
-    '1h',
-    '--db',
-    db,
-  );
+  const stats = json<StatsRow[]>('stats', '--since', '1h', '--db', db);
   expect(stats.find((s) => s.task === 'job')).toMatchObject({ attempts: 2, succeeded: 2, failed: 0, retried: 0 });
   expect(typeof stats[0]!.taskId).toBe('number');
-  const doctor = json<{ integrity: string; stuckRuns: number[]; schedulers: { handlers: string[] }[] }>(
-    'doctor',
-    '--db',
-    db,
-  );
+  const doctor = json<DoctorJson>('doctor', '--db', db);
   expect(doctor).toMatchObject({ integrity: 'ok', stuckRuns: [] });
   expect(doctor.schedulers[0]?.handlers.sort()).toEqual(['job', 'tick']);
-  expect(json<{ deleted: number }>('prune', '--keep-last', '1', '--db', db).deleted).toBeGreaterThan(0);
-  expect(json<unknown[]>('history', '--task', 'job', '--db', db)).toHaveLength(1);
+  expect(json<PruneJson>('prune', '--keep-last', '1', '--db', db).deleted).toBeGreaterThan(0);
+  expect(json<Execution[]>('history', '--task', 'job', '--db', db)).toHaveLength(1);
 
   // remove: the task goes, its history stays readable.
   expect(run('remove', 'job', '--db', db).status).toBe(0);
   expect(run('show', 'job', '--db', db).status).toBe(3);
-  expect(json<{ key: string }[]>('tasks', '--db', db).map((t) => t.key)).toEqual(['tick']);
+  expect(json<TaskRow[]>('tasks', '--db', db).map((t) => t.key)).toEqual(['tick']);
 });
 
 test('a database locked beyond the busy timeout is a clear error with exit code 1', () => {
@@ -224,7 +223,7 @@ test('history --task shows the executions of a task that is gone (a one-time tas
   await ran;
   await scheduler.close();
   expect(run('show', String(task.id), '--db', db).status).toBe(3); // the task is gone
-  const rows = json<{ taskId: number; status: string }[]>('history', '--task', String(task.id), '--db', db);
+  const rows = json<Execution[]>('history', '--task', String(task.id), '--db', db);
   expect(rows).toMatchObject([{ taskId: task.id, status: 'succeeded' }]);
 });
 
@@ -258,7 +257,7 @@ test("show names a module task's module, memory limit and description", async ()
   const text = run('show', 'm', '--db', db).stdout;
   expect(text).toContain(`module ${module}, memory limit 64 MB`);
   expect(text).toContain('description numbers, crunched');
-  expect(json<{ task: { module: string; memoryLimitMb: number } }>('show', 'm', '--db', db).task).toMatchObject({
+  expect(json<ShowJson>('show', 'm', '--db', db).task).toMatchObject({
     module,
     memoryLimitMb: 64,
   });

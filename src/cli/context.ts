@@ -1,5 +1,6 @@
 import type { Task } from '../task.js';
 import type { Store } from '../store/store.js';
+import type { CliJson } from './json.js';
 
 // What the CLI's commands share: its errors (each maps to an exit code) and the
 // helpers main.ts gives every command.
@@ -12,7 +13,7 @@ export interface CliContext {
   /** Opens the database of --db (an existing one: inspecting must not create one by accident). */
   open: (create?: boolean) => Promise<Store>;
   /** Prints `json` under --json, else the text. */
-  print: (json: unknown, text: () => string) => void;
+  print: (json: CliJson, text: () => string) => void;
   resolveTask: (store: Store, ref: string) => Promise<Task>;
   /** Now, on the clock the database agrees on. */
   clockNow: () => number;

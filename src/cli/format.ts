@@ -2,15 +2,18 @@ import type { TriggerInfo } from '../task.js';
 import type { DatabaseInfo } from '../store/store.js';
 
 /** Columns aligned for people; `null` and `undefined` print as "-". */
-export function table(rows: Record<string, unknown>[], columns: string[]): string {
-  const cell = (value: unknown) => (value === null || value === undefined || value === '' ? '-' : String(value));
-  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => cell(row[column]).length)));
+export function table(rows: readonly object[], columns: string[]): string {
+  const cell = (row: object, column: string) => {
+    const value: unknown = (row as Record<string, unknown>)[column];
+    return value === null || value === undefined || value === '' ? '-' : String(value);
+  };
+  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => cell(row, column).length)));
   const line = (values: string[]) =>
     values
       .map((value, i) => value.padEnd(widths[i]!))
       .join('  ')
       .trimEnd();
-  return [line(columns), ...rows.map((row) => line(columns.map((column) => cell(row[column]))))].join('\n');
+  return [line(columns), ...rows.map((row) => line(columns.map((column) => cell(row, column))))].join('\n');
 }
 
 const UNITS: [string, number][] = [

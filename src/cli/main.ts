@@ -12,6 +12,7 @@ import { PgStore } from '../store/postgres/store.js';
 import { SqliteStore } from '../store/sqlite/store.js';
 import type { Store } from '../store/store.js';
 import { NoFileError, NoTaskError, UsageError } from './context.js';
+import type { CliErrorJson, CliJson, DoctorJson, StatsRow, TaskRow } from './json.js';
 import {
   describeSize,
   describeTrigger,
@@ -25,31 +26,6 @@ import { steeringCommands } from './steer.js';
 
 /** Exit codes: 0 done; 1 the database refused or is unhealthy; 2 bad usage; 3 no such task; 4 no such file. */
 export const EXIT = { ok: 0, database: 1, usage: 2, notFound: 3, noFile: 4 } as const;
-
-/** One row of `tasks --json`. */
-export interface TaskRow {
-  id: number;
-  key: string | null;
-  name: string;
-  /** The registered handler it runs; null for a module task. */
-  handler: string | null;
-  module: string | null;
-  /** Each trigger in words: "every 5m", "cron 0 3 * * *", "on disk-full". */
-  triggers: string[];
-  priority: number;
-  paused: boolean;
-  /** The soonest next fire of its triggers (epoch ms). */
-  nextFireAt: number | null;
-  lastStatus: ExecutionStatus | null;
-  executions: number;
-  succeeded: number;
-  failed: number;
-}
-
-/** What `--json` prints on stderr when a command fails. */
-export interface CliErrorJson {
-  error: { code: string; message: string; exitCode: number };
-}
 
 interface Io {
   out: (text: string) => void;
@@ -99,7 +75,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
   };
   /** Now, on the clock the database agrees on (PostgreSQL's, corrected for this machine's offset). */
   const clockNow = () => (stores.at(-1)?.agreedClock ?? systemClock).now();
-  const print = (json: unknown, text: () => string) => io.out(wantsJson() ? JSON.stringify(json, null, 2) : text());
+  const print = (json: CliJson, text: () => string) => io.out(wantsJson() ? JSON.stringify(json, null, 2) : text());
   const resolveTask = async (store: Store, ref: string) => {
     const id = /^\d+$/.test(ref) ? Number(ref) : await store.taskIdByKey(ref);
     const task = id === undefined ? undefined : await store.getTask(id);
@@ -145,7 +121,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       // The same question the loop asks of its own handlers, for every live scheduler's.
       const unserved = await store.unservedHandlers({ now, handlers: [...liveHandlers(schedulers, now)] });
       const seen = schedulers.map((s) => ({ ...s, alive: isLive(s, now) }));
-      const report = {
+      const report: DoctorJson = {
         ...info,
         stuckRuns: stuck.map((run) => run.runId),
         unservedHandlers: unserved,
@@ -300,7 +276,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
         if (list) list.push(e);
         else byTask.set(e.taskId, [e]);
       }
-      const rows = [...byTask.entries()]
+      const rows: StatsRow[] = [...byTask.entries()]
         .sort(([a], [b]) => a - b)
         .map(([taskId, list]) => {
           const durations = list

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { toJson } from '../json.js';
 import type { Store } from '../store/store.js';
 import { UsageError, type CliContext } from './context.js';
+import type { SteerJson } from './json.js';
 import { parseDuration } from './format.js';
 import { MAX_EVENT_NAME_LENGTH } from '../triggers/event.js';
 import { nonEmptyString } from '../validate.js';
@@ -16,7 +17,7 @@ export function steeringCommands(
 ): void {
   /** A command on one task; `act` may give more to report (the run it queued). */
   const steer = (
-    name: string,
+    name: SteerJson['command'],
     description: string,
     act: (store: Store, id: number, now: number) => Promise<{ runId: number | null } | void>,
   ) =>

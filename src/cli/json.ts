@@ -1,0 +1,91 @@
+import type { Execution, ExecutionStatus } from '../execution.js';
+import type { Explanation } from '../explain.js';
+import type { DatabaseInfo, SchedulerInfo } from '../store/store.js';
+import type { Task } from '../task.js';
+
+// What each command prints under --json, so that a script reading it can be typed.
+// Times are epoch milliseconds, ids numbers, flags booleans.
+
+/** `migrate --json`. */
+export interface MigrateJson {
+  database: string;
+  /** The file did not exist before this command. */
+  created: boolean;
+  upToDate: true;
+}
+
+/** `doctor --json`: the database's health, and who runs on it. */
+export interface DoctorJson extends DatabaseInfo {
+  /** Runs held by a scheduler that is gone. */
+  stuckRuns: number[];
+  /** Handlers with ready runs that no live scheduler has registered. */
+  unservedHandlers: string[];
+  schedulers: (SchedulerInfo & { alive: boolean })[];
+}
+
+/** One row of `tasks --json`. */
+export interface TaskRow {
+  id: number;
+  key: string | null;
+  name: string;
+  /** The registered handler it runs; null for a module task. */
+  handler: string | null;
+  module: string | null;
+  /** Each trigger in words: "every 5m", "cron 0 3 * * *", "on disk-full". */
+  triggers: string[];
+  priority: number;
+  paused: boolean;
+  /** The soonest next fire of its triggers (epoch ms). */
+  nextFireAt: number | null;
+  lastStatus: ExecutionStatus | null;
+  executions: number;
+  succeeded: number;
+  failed: number;
+}
+
+/** `show TASK --json`: the task and why it is or is not about to run. */
+export type ShowJson = { task: Task } & Explanation;
+
+/** One row of `stats --json`. */
+export interface StatsRow {
+  taskId: number;
+  task: string;
+  attempts: number;
+  succeeded: number;
+  /** Failures that ended their run. */
+  failed: number;
+  /** Failures that were retried. */
+  retried: number;
+  interrupted: number;
+  p50ms: number | null;
+  p95ms: number | null;
+}
+
+/** `run-now`, `pause`, `resume` and `remove` with --json; `runId` is the run `run-now` queued. */
+export interface SteerJson {
+  command: 'run-now' | 'pause' | 'resume' | 'remove';
+  taskId: number;
+  taskName: string;
+  runId?: number | null;
+}
+
+/** `fire EVENT --json`: the runs it queued, one per listening task. */
+export interface FireJson {
+  event: string;
+  runs: number;
+  runIds: number[];
+}
+
+/** `prune --json`. */
+export interface PruneJson {
+  deleted: number;
+}
+
+/** What `--json` prints on stderr when a command fails (the exit code is the same). */
+export interface CliErrorJson {
+  error: { code: string; message: string; exitCode: number };
+}
+
+/** Anything a command prints on stdout under --json; `history` prints executions. */
+export type CliJson =
+  MigrateJson | DoctorJson | TaskRow[] | ShowJson | Execution[] | StatsRow[] | SteerJson | FireJson | PruneJson;
