@@ -29,7 +29,7 @@ export type {
 } from './cli/json.js';
 export { defineHandler, type DefinedHandler, type HandlerTaskDefinition } from './define-handler.js';
 export type { Clock, TimerHandle } from './clock.js';
-export type { Durability } from './store/sqlite/open.js';
+export type { Durability } from './values.js';
 export { Trigger } from './triggers/trigger.js';
 export { PeriodicTrigger, type PeriodicTriggerOptions } from './triggers/periodic.js';
 export { EventTrigger, type EventTriggerOptions } from './triggers/event.js';

@@ -6,6 +6,7 @@ import { PgStore } from './store/postgres/store.js';
 import { SqliteStore } from './store/sqlite/store.js';
 import type { Store } from './store/store.js';
 import { integerIn, nonEmptyString, oneOf } from './validate.js';
+import { DURABILITIES } from './values.js';
 import type { SchedulerOptions } from './scheduler.js';
 
 /**
@@ -14,7 +15,7 @@ import type { SchedulerOptions } from './scheduler.js';
  */
 export function openStore(options: SchedulerOptions): Store {
   const database = databaseOption(options.database);
-  const durability = oneOf(options.durability ?? 'full', 'durability', ['full', 'normal'] as const);
+  const durability = oneOf(options.durability ?? 'full', 'durability', DURABILITIES);
   const busyTimeout = integerIn(options.busyTimeout ?? 5000, 'busyTimeout', 0, 2 ** 31 - 1);
   const maxDatabaseSize =
     options.maxDatabaseSize === undefined

@@ -16,7 +16,7 @@ import { liveHandlers } from './runtime/registration.js';
 import { isDefinedHandler, type DefinedHandler } from './define-handler.js';
 import { openStore } from './open-store.js';
 import { waitForRun } from './run-wait.js';
-import type { Durability } from './store/sqlite/open.js';
+import type { Durability } from './values.js';
 import type { PgPool } from './store/postgres/connection.js';
 import type { Store } from './store/store.js';
 import { validateDefinition, type NewTask, type NewTaskWithSchedule, type Task, type TaskDefinition } from './task.js';

@@ -20,3 +20,7 @@ export type Backoff = (typeof BACKOFFS)[number];
 
 export const RUN_STATES = ['waiting', 'running'] as const;
 export type RunState = (typeof RUN_STATES)[number];
+
+/** How hard a commit holds on to the disk: `'full'` survives power loss, `'normal'` may lose the last commits. */
+export const DURABILITIES = ['full', 'normal'] as const;
+export type Durability = (typeof DURABILITIES)[number];

@@ -5,9 +5,8 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { toDatabaseError } from '../../errors.js';
 import * as schema from './schema.js';
+import type { Durability } from '../../values.js';
 import { needsMigrating, newestShipped } from '../migrations.js';
-
-export type Durability = 'full' | 'normal';
 
 export interface OpenOptions {
   /** `full` syncs every commit to disk; `normal` may lose the last commits on power loss. */
