@@ -1,0 +1,23 @@
+import { readFileSync } from 'node:fs';
+import { getTableConfig } from 'drizzle-orm/sqlite-core';
+import { expect, test } from 'vitest';
+import * as schema from '../src/schema.js';
+
+// Operators read the history with SQL from the README's table of columns: every
+// column the package stores is named there, under its table.
+
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const section = readme.slice(readme.indexOf('## Tables you can query'), readme.indexOf('## Resource use'));
+
+test("the README's 'Tables you can query' names every column of every table", () => {
+  const missing: string[] = [];
+  for (const table of [schema.tasks, schema.triggers, schema.runs, schema.executions, schema.schedulers, schema.spentKeys]) {
+    const { name, columns } = getTableConfig(table);
+    const start = section.indexOf(`**\`${name}\`**`);
+    expect(start, `README describes ${name}`).toBeGreaterThanOrEqual(0);
+    const next = section.indexOf('**`', start + name.length + 6);
+    const text = section.slice(start, next === -1 ? undefined : next);
+    for (const column of columns) if (!text.includes(`\`${column.name}\``)) missing.push(`${name}.${column.name}`);
+  }
+  expect(missing).toEqual([]);
+});
