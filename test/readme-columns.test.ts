@@ -11,7 +11,14 @@ const section = readme.slice(readme.indexOf('## Tables you can query'), readme.i
 
 test("the README's 'Tables you can query' names every column of every table", () => {
   const missing: string[] = [];
-  for (const table of [schema.tasks, schema.triggers, schema.runs, schema.executions, schema.schedulers, schema.spentKeys]) {
+  for (const table of [
+    schema.tasks,
+    schema.triggers,
+    schema.runs,
+    schema.executions,
+    schema.schedulers,
+    schema.spentKeys,
+  ]) {
     const { name, columns } = getTableConfig(table);
     const start = section.indexOf(`**\`${name}\`**`);
     expect(start, `README describes ${name}`).toBeGreaterThanOrEqual(0);
