@@ -23,6 +23,8 @@ Commands on stdin, one JSON object per line; answers on stdout, one per line:
       then cuts; the blocked operation then fails.
   {"cmd": "stats"} -> {"ok": true, "fsync": {path: n}, "fsyncdir": n, ...}
 The first line on stdout is {"event": "mounted"}; unmounting (umount) ends it.
+For debugging: BT_POWER_CUT_TRACE=1 echoes each command on stderr, and SIGUSR1
+prints every thread's stack there.
 """
 import errno
 import faulthandler

@@ -161,7 +161,6 @@ describe.skipIf(unavailable !== null)(`power cuts${unavailable ? ` (skipped: ${u
           const reached = armed
             ? (await fs.arm(armed.op, armed.suffix, Math.floor(Math.random() * (armed.upTo + 1)))).reached
             : undefined;
-          trace(`cut ${cut}: armed`);
           const began = performance.now();
           trace(`cut ${cut}: ${armed?.what ?? 'random'}`);
           const child = run([schedulerChild, file, durability, String(epoch), String(1000 + cut)]);
@@ -212,7 +211,6 @@ describe.skipIf(unavailable !== null)(`power cuts${unavailable ? ` (skipped: ${u
             }
           }
 
-          trace(`cut ${cut}: cut`);
           // What the disk kept.
           const { db, done } = keptCopy(fs, 'tasks.db');
           try {
@@ -264,7 +262,8 @@ describe.skipIf(unavailable !== null)(`power cuts${unavailable ? ` (skipped: ${u
             if (durability === 'full' && missing.length > 0)
               problems.push(`cut ${cut} (${armed?.what ?? 'random'}): lost ${missing.slice(0, 5).join(', ')}`);
             if (durability === 'normal') {
-              // What was lost is lost for good: forget it, so later cuts are checked on their own.
+              // What is gone (lost, or pruned) is gone for good, and its id may come again
+              // once lost: forget it, so later cuts are checked on their own.
               for (const [key, id] of keys)
                 if (taskByKey.get(key, key) === undefined) {
                   keys.delete(key);
@@ -288,11 +287,9 @@ describe.skipIf(unavailable !== null)(`power cuts${unavailable ? ` (skipped: ${u
         expect(integrityFailures).toBe(0);
         expect(keys.size).toBeGreaterThan(0);
         expect(executions.size).toBeGreaterThan(0);
-        if (durability === 'full') expect(problems).toEqual([]);
-        else
-          expect(
-            problems.filter((p) => !p.startsWith('cut ') || p.includes('integrity') || p.includes('resume')),
-          ).toEqual([]);
+        // Under 'normal' losses are counted, not problems: what is left (an id handed out
+        // twice, a scheduler that could not resume) fails either mode.
+        expect(problems).toEqual([]);
       } finally {
         await fs.unmount();
       }
