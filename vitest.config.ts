@@ -23,7 +23,7 @@ const CONFORMANCE = [
 ];
 
 /** Tests of what only PostgreSQL offers: a fleet of processes, the CLI on a URL, the server's clock. */
-const POSTGRES_ONLY = ['test/postgres/**/*.test.ts', 'test/acceptance/fleet.test.ts'];
+const POSTGRES_ONLY = ['test/postgres/**/*.test.ts', 'test/acceptance/fleet.test.ts', 'test/power-cut/postgres.test.ts'];
 
 /** PostgreSQL tests need BT_TEST_PG_URL or the server binaries to start a cluster of their own. */
 function postgresAvailable(): boolean {

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A filesystem that forgets what was not synced, for power-cut tests.
 
-    forgetful_fs.py DURABLE_DIR MOUNTPOINT
+    forgetful_fs.py DURABLE_DIR MOUNTPOINT [--allow-other]
 
 Files live twice under the work folder: DURABLE_DIR holds what a power cut keeps,
 DURABLE_DIR.current what programs see through MOUNTPOINT. A write lands in the
@@ -12,13 +12,18 @@ writes), then makes the current copies equal to the durable ones.
 
 Directory operations (create, unlink, rename, mkdir) are durable at once: the layer
 tests the data a file holds, not its name. It counts directory syncs, to show
-whether a program asks for them.
+whether a program asks for them. A write through a file opened (not created)
+O_SYNC or O_DSYNC is durable when it returns.
+
+With --allow-other (root only) other users may use the mount: a PostgreSQL server
+runs as its own user. Files and folders belong to whoever made them, across cuts.
 
 Commands on stdin, one JSON object per line; answers on stdout, one per line:
   {"cmd": "cut", "keep": "none" | "prefix" | "pages", "seed": N}
       -> {"ok": true, "pending": writes pending, "kept": writes or pages kept}
-  {"cmd": "arm", "op": "fsync" | "write" | "truncate", "suffix": "-wal", "after": N}
-      The (N+1)th such operation on a file whose name ends with suffix blocks and
+  {"cmd": "arm", "op": "fsync" | "write" | "truncate", "match": "-wal$", "after": N}
+      The (N+1)th such operation on a file whose path matches the regular
+      expression blocks and
       announces {"event": "armed", "op", "path"}: the caller kills the program,
       then cuts; the blocked operation then fails.
   {"cmd": "stats"} -> {"ok": true, "fsync": {path: n}, "fsyncdir": n, ...}
@@ -32,11 +37,12 @@ import signal
 import json
 import os
 import random
+import re
 import shutil
 import sys
 import threading
 
-from fusepy import FUSE, FuseOSError, Operations
+from fusepy import FUSE, FuseOSError, Operations, fuse_get_context
 
 PAGE = 4096
 
@@ -48,16 +54,20 @@ class Forgetful(Operations):
         self.durable = durable
         self.current = current
         self.mutex = threading.RLock()
-        self.pending = []  # in issue order: [path, ('w', offset, bytes) | ('t', size)]
+        # Per file, in issue order: (sequence, ('w', offset, bytes) | ('t', size)). The
+        # sequence orders them across files, for a cut that keeps a prefix.
+        self.pending = {}
+        self.sequence = 0
         self.fsyncs = {}
         self.fsyncdirs = 0
         self.writes = 0
-        self.armed = None  # {'op', 'suffix', 'after', 'release': Event}
+        self.armed = None  # {'op', 'match': compiled pattern, 'after', 'release': Event}
         self.blocked = []  # the release of each operation held at its armed point
         # Files opened before a cut belong to a process that died with the power: what
         # they still send (a dying process's flushes) reaches no disk.
         self.generation = 0
         self.opened_in = {}
+        self.synchronous = set()  # handles opened O_SYNC or O_DSYNC
 
     # Paths
 
@@ -71,7 +81,7 @@ class Forgetful(Operations):
 
     def check_armed(self, op, path):
         armed = self.armed
-        if armed is None or armed['op'] != op or not path.endswith(armed['suffix']):
+        if armed is None or armed['op'] != op or not armed['match'].search(path):
             return
         if armed['after'] > 0:
             armed['after'] -= 1
@@ -99,15 +109,20 @@ class Forgetful(Operations):
 
     def sync_file(self, path):
         with self.mutex:
-            mine = [e for e in self.pending if e[0] == path]
-            self.pending = [e for e in self.pending if e[0] != path]
-            for _, entry in mine:
+            for _, entry in self.pending.pop(path, []):
                 self.apply(path, entry)
+
+    def remember(self, path, entry):
+        self.sequence += 1
+        self.pending.setdefault(path, []).append((self.sequence, entry))
 
     def cut(self, keep, seed):
         rng = random.Random(seed)
         with self.mutex:
-            pending, self.pending = self.pending, []
+            pending = sorted(((n, path, entry) for path, entries in self.pending.items() for n, entry in entries),
+                             key=lambda item: item[0])
+            pending = [(path, entry) for _, path, entry in pending]
+            self.pending = {}
             kept = 0
             if keep == 'prefix':
                 n = rng.randint(0, len(pending))
@@ -131,7 +146,7 @@ class Forgetful(Operations):
                         start = end
             # What programs see from now on is what the disk kept.
             shutil.rmtree(self.current)
-            shutil.copytree(self.durable, self.current)
+            mirror(self.durable, self.current)
             self.generation += 1
             self.armed = None
             for release in self.blocked:
@@ -175,10 +190,16 @@ class Forgetful(Operations):
     def utimens(self, path, times=None):
         os.utime(self.cur(path), ns=times)
 
+    def owned(self, *paths):
+        uid, gid, _ = fuse_get_context()
+        for path in paths:
+            os.chown(path, uid, gid)
+
     def mkdir(self, path, mode):
         with self.mutex:
             os.mkdir(self.cur(path), mode)
             os.mkdir(self.dur(path), mode)
+            self.owned(self.cur(path), self.dur(path))
 
     def rmdir(self, path):
         with self.mutex:
@@ -189,14 +210,22 @@ class Forgetful(Operations):
         with self.mutex:
             open(self.dur(path), 'ab').close()
             fh = os.open(self.cur(path), os.O_RDWR | os.O_CREAT, mode)
-            self.opened_in[fh] = self.generation
+            self.owned(self.cur(path), self.dur(path))
+            self.opened(fh, 0)  # fusepy does not pass create's flags
             return fh
 
     def open(self, path, flags):
         with self.mutex:
             fh = os.open(self.cur(path), flags & ~(os.O_CREAT | os.O_EXCL | os.O_APPEND))
-            self.opened_in[fh] = self.generation
+            self.opened(fh, flags)
             return fh
+
+    def opened(self, fh, flags):
+        self.opened_in[fh] = self.generation
+        if flags & (os.O_SYNC | os.O_DSYNC):
+            self.synchronous.add(fh)
+        else:
+            self.synchronous.discard(fh)
 
     def stale(self, fh):
         return fh is not None and self.opened_in.get(fh, self.generation) != self.generation
@@ -211,7 +240,11 @@ class Forgetful(Operations):
                 return len(data)
             self.writes += 1
             written = os.pwrite(fh, data, offset)
-            self.pending.append([path, ('w', offset, bytes(data[:written]))])
+            entry = ('w', offset, bytes(data[:written]))
+            if fh in self.synchronous:
+                self.apply(path, entry)
+            else:
+                self.remember(path, entry)
             return written
 
     def truncate(self, path, length, fh=None):
@@ -220,7 +253,7 @@ class Forgetful(Operations):
             if self.stale(fh):
                 return
             os.truncate(self.cur(path), length)
-            self.pending.append([path, ('t', length)])
+            self.remember(path, ('t', length))
 
     def fsync(self, path, datasync, fh):
         self.check_armed('fsync', path)
@@ -240,6 +273,7 @@ class Forgetful(Operations):
     def release(self, path, fh):
         with self.mutex:
             self.opened_in.pop(fh, None)
+            self.synchronous.discard(fh)
             os.close(fh)
 
     def unlink(self, path):
@@ -247,16 +281,27 @@ class Forgetful(Operations):
             os.unlink(self.cur(path))
             if os.path.exists(self.dur(path)):
                 os.unlink(self.dur(path))
-            self.pending = [e for e in self.pending if e[0] != path]
+            self.pending.pop(path, None)
 
     def rename(self, old, new):
         with self.mutex:
             os.rename(self.cur(old), self.cur(new))
             if os.path.exists(self.dur(old)):
                 os.rename(self.dur(old), self.dur(new))
-            for e in self.pending:
-                if e[0] == old:
-                    e[0] = new
+            # What was pending for the file it replaces is gone with that file.
+            self.pending.pop(new, None)
+            if old in self.pending:
+                self.pending[new] = self.pending.pop(old)
+
+
+def mirror(source, target):
+    """Copies a tree with its modes and owners (shutil's copy keeps no owner)."""
+    shutil.copytree(source, target, symlinks=True)
+    shutil.copystat(source, target)
+    for folder, names, files in os.walk(source):
+        for name in [''] + names + files:
+            st = os.lstat(os.path.join(folder, name))
+            os.lchown(os.path.join(target, os.path.relpath(os.path.join(folder, name), source)), st.st_uid, st.st_gid)
 
 
 def say(message):
@@ -280,13 +325,13 @@ def commands(fs):
             pending, kept = fs.cut(command.get('keep', 'none'), command.get('seed', 0))
             say({'ok': True, 'pending': pending, 'kept': kept})
         elif name == 'arm':
-            fs.armed = {'op': command['op'], 'suffix': command.get('suffix', ''), 'after': command.get('after', 0),
-                        'release': threading.Event()}
+            fs.armed = {'op': command['op'], 'match': re.compile(command.get('match', '')),
+                        'after': command.get('after', 0), 'release': threading.Event()}
             say({'ok': True})
         elif name == 'stats':
             with fs.mutex:
                 say({'ok': True, 'fsync': fs.fsyncs, 'fsyncdir': fs.fsyncdirs, 'writes': fs.writes,
-                     'pending': len(fs.pending)})
+                     'pending': sum(len(entries) for entries in fs.pending.values())})
         else:
             say({'ok': False, 'error': f'unknown command {name!r}'})
 
@@ -294,11 +339,12 @@ def commands(fs):
 def main():
     faulthandler.register(signal.SIGUSR1)
     durable, mountpoint = sys.argv[1], sys.argv[2]
+    allow_other = '--allow-other' in sys.argv[3:]
     current = durable.rstrip('/') + '.current'
     os.makedirs(durable, exist_ok=True)
     if os.path.exists(current):
         shutil.rmtree(current)
-    shutil.copytree(durable, current)
+    mirror(durable, current)
     fs = Forgetful(durable, current)
     threading.Thread(target=commands, args=(fs,), daemon=True).start()
 
@@ -309,7 +355,7 @@ def main():
     fs.init = lambda path: mounted()
     # No kernel caching of names or sizes: after a cut the files change beneath the kernel.
     FUSE(fs, mountpoint, foreground=True, nothreads=False, attr_timeout=0, entry_timeout=0,
-         negative_timeout=0, fsname='forgetful')
+         negative_timeout=0, fsname='forgetful', allow_other=allow_other)
 
 
 if __name__ == '__main__':

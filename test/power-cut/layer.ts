@@ -22,6 +22,11 @@ export function powerCutUnavailable(): string | null {
 export type Keep = 'none' | 'prefix' | 'pages';
 export type ArmedOp = 'fsync' | 'write' | 'truncate';
 
+export interface MountOptions {
+  /** Other users may use the mount (root only): a PostgreSQL server runs as its own. */
+  allowOther?: boolean;
+}
+
 export interface CutReport {
   pending: number;
   kept: number;
@@ -36,11 +41,12 @@ export class ForgetfulFs {
   #events: ((message: Record<string, unknown>) => void)[] = [];
   #exited: Promise<void>;
 
-  private constructor(dir: string) {
+  private constructor(dir: string, options: MountOptions) {
     this.durable = join(dir, 'durable');
     this.mountpoint = join(dir, 'mnt');
     mkdirSync(this.mountpoint, { recursive: true });
-    this.#process = spawn(PYTHON, [SCRIPT, this.durable, this.mountpoint], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const args = [SCRIPT, this.durable, this.mountpoint, ...(options.allowOther ? ['--allow-other'] : [])];
+    this.#process = spawn(PYTHON, args, { stdio: ['pipe', 'pipe', 'inherit'] });
     this.#exited = new Promise((resolve) => this.#process.once('exit', () => resolve()));
     createInterface({ input: this.#process.stdout! }).on('line', (line) => {
       const message = JSON.parse(line) as Record<string, unknown>;
@@ -51,8 +57,8 @@ export class ForgetfulFs {
   }
 
   /** Mounts the layer at DIR/mnt over DIR/durable (kept from an earlier mount, if any). */
-  static async mount(dir: string): Promise<ForgetfulFs> {
-    const fs = new ForgetfulFs(dir);
+  static async mount(dir: string, options: MountOptions = {}): Promise<ForgetfulFs> {
+    const fs = new ForgetfulFs(dir, options);
     const first = await fs.#next();
     if (first.event !== 'mounted') throw new Error(`forgetful_fs: ${JSON.stringify(first)}`);
     return fs;
@@ -80,12 +86,13 @@ export class ForgetfulFs {
   }
 
   /**
-   * The next `op` (after `after` more) on a file ending in `suffix` blocks; `reached`
+   * The next `op` (after `after` more) on a file whose path matches the regular
+   * expression `match` (Python's syntax) blocks; `reached`
    * resolves then. (Wrapped: an async function would wait for a promise it returns.)
    */
-  async arm(op: ArmedOp, suffix: string, after: number): Promise<{ reached: Promise<void> }> {
+  async arm(op: ArmedOp, match: string, after: number): Promise<{ reached: Promise<void> }> {
     const reached = new Promise<void>((resolve) => this.#events.push(() => resolve()));
-    await this.#command({ cmd: 'arm', op, suffix, after });
+    await this.#command({ cmd: 'arm', op, match, after });
     return { reached };
   }
 
