@@ -144,9 +144,12 @@ class Forgetful(Operations):
                             self.apply(path, ('w', offset + start, data[start:end]))
                             kept += 1
                         start = end
-            # What programs see from now on is what the disk kept.
-            shutil.rmtree(self.current)
-            mirror(self.durable, self.current)
+            # What programs see from now on is what the disk kept. Names are the same on
+            # both sides (directory operations are durable at once), and a file without
+            # pending writes is too: only the others differ.
+            for path in {path for path, _ in pending}:
+                if os.path.exists(self.dur(path)):
+                    shutil.copyfile(self.dur(path), self.cur(path))
             self.generation += 1
             self.armed = None
             for release in self.blocked:

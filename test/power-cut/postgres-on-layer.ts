@@ -90,10 +90,14 @@ export class PostgresOnLayer {
   async start(): Promise<void> {
     const options = ['-h 127.0.0.1', `-p ${this.#port}`, `-k ${this.#run}`, ...SETTINGS.map((s) => `-c ${s}`)];
     const pgCtl = [join(this.#bin, 'pg_ctl'), '-D', this.#data, '-l', join(this.#run, 'server.log')];
-    execFileSync('runuser', ['-u', 'postgres', '--', ...pgCtl, '-w', '-t', '120', '-o', options.join(' '), 'start'], {
-      cwd: '/',
-      stdio: 'pipe',
-    });
+    try {
+      execFileSync('runuser', ['-u', 'postgres', '--', ...pgCtl, '-w', '-t', '120', '-o', options.join(' '), 'start'], {
+        cwd: '/',
+        stdio: 'pipe',
+      });
+    } catch (error) {
+      throw new Error(`the server did not start: ${String(error)}\n${this.serverLog().slice(-2000)}`);
+    }
     this.#postmaster = Number(readFileSync(join(this.#data, 'postmaster.pid'), 'utf8').split('\n')[0]);
   }
 
@@ -146,13 +150,9 @@ function signal(pid: number, name: NodeJS.Signals): void {
   }
 }
 
+/** Until it is reaped: the server's lock file names the postmaster, and a zombie still answers kill(pid, 0). */
 function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) Z/.test(stat); // a zombie has died; its parent has not reaped it yet
-  } catch {
-    return false;
-  }
+  return existsSync(`/proc/${pid}`);
 }
 
 /** The processes whose parent is `pid` (a backend sets up a session of its own, so not a process group). */

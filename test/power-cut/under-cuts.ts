@@ -16,7 +16,9 @@ import type { ArmedOp, ForgetfulFs, Keep } from './layer.js';
 export const KEEPS: Keep[] = ['none', 'prefix', 'pages'];
 const KEEP_LAST = 5; // the child's history policy
 const schedulerChild = fileURLToPath(new URL('../fixtures/power-cut/scheduler-child.mjs', import.meta.url));
-const trace = (line: string) => void (process.env.BT_POWER_CUT_TRACE && console.error(line));
+const loaded = performance.now();
+const trace = (line: string) =>
+  void (process.env.BT_POWER_CUT_TRACE && console.error(`${((performance.now() - loaded) / 1000).toFixed(2)} s ${line}`));
 
 /** A point in the store's life where the power going hurts most: the (0..upTo)th `op` on a path matching `match`. */
 export interface ArmedPoint {
@@ -142,6 +144,7 @@ export async function underPowerCuts(machine: Machine, durability: 'full' | 'nor
     if (hit) armedReached++;
     await fs.cut(KEEPS[cut % KEEPS.length]!, cut);
     await gone;
+    trace(`cut ${cut}: cut, power on`);
     await machine.powerOn();
     epoch = Math.max(Date.now(), epoch + Math.ceil((performance.now() - began) * 60) + 1_000);
 
@@ -168,6 +171,7 @@ export async function underPowerCuts(machine: Machine, durability: 'full' | 'nor
     }
 
     // What the disk kept.
+    trace(`cut ${cut}: on, checking`);
     const kept = await machine.kept();
     try {
       const integrity = await kept.integrity();
