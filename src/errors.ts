@@ -77,6 +77,17 @@ export class TaskCancelledError extends BackgroundTasksError {
   }
 }
 
+/**
+ * Reason given to `ctx.signal` when a task's `conditions` stop holding and it asked
+ * for `conditionLost: 'abort'`: the attempt is recorded `interrupted`, and the run
+ * goes again, with the same attempt number, once they hold.
+ */
+export class ConditionLostError extends BackgroundTasksError {
+  constructor(what: string) {
+    super('CONDITION_LOST', `the task's conditions stopped holding: ${what}`);
+  }
+}
+
 /** Reason given to `ctx.signal` when the scheduler stops. */
 export class SchedulerStoppingError extends BackgroundTasksError {
   constructor() {

@@ -1,3 +1,4 @@
+import { describeUnmet, unmetConditions, type SchedulerDevice, type UnmetCondition } from './conditions.js';
 import type { RunInfo } from './store/store.js';
 import type { Task, TriggerInfo } from './task.js';
 import { nextSlot } from './triggers/schedule.js';
@@ -6,10 +7,13 @@ import { nextSlot } from './triggers/schedule.js';
 export interface Explanation {
   taskId: number;
   name: string;
-  state: 'running' | 'ready' | 'scheduled' | 'paused' | 'idle';
+  /** `held`: runs are ready, but no live scheduler's device meets the task's conditions. */
+  state: 'running' | 'ready' | 'held' | 'scheduled' | 'paused' | 'idle';
   /** The next five times its periodic and one-time triggers fire (epoch ms). */
   nextFireTimes: number[];
   runs: RunInfo[];
+  /** With `conditions`: for each live scheduler, the conditions its latest reading does not meet. */
+  conditions: { scheduler: string; unmet: UnmetCondition[] }[];
   reasons: string[];
 }
 
@@ -21,16 +25,24 @@ export interface ExplainInput {
   handlers: ReadonlySet<string> | null;
   /** Free slots in the scheduler asking, or null when asked from outside (the CLI). */
   freeSlots: number | null;
+  /** The devices of live schedulers that can take the task's runs. */
+  devices: SchedulerDevice[];
 }
 
 /** Pure: from a task, its runs and who can take them, the reasons in words. */
-export function explain({ task, runs, now, handlers, freeSlots }: ExplainInput): Explanation {
+export function explain({ task, runs, now, handlers, freeSlots, devices }: ExplainInput): Explanation {
   const reasons: string[] = [];
   const at = (time: number) => new Date(time).toISOString();
   const running = runs.filter((run) => run.state === 'running');
   const ready = runs.filter((run) => run.state === 'waiting' && run.dueAt <= now);
   const later = runs.filter((run) => run.state === 'waiting' && run.dueAt > now);
   const served = handlers === null || task.module !== null || handlers.has(task.handler);
+  const conditions =
+    task.conditions === null
+      ? []
+      : devices.map(({ scheduler, device }) => ({ scheduler, unmet: unmetConditions(task.conditions!, device) }));
+  // Held when every live scheduler that reported its device says no (none reported: nobody can say).
+  const held = conditions.length > 0 && conditions.every((c) => c.unmet.length > 0);
 
   for (const run of running)
     reasons.push(`running now: attempt ${run.attempt} (run ${run.id}), started by ${run.owner ?? 'unknown'}`);
@@ -40,7 +52,12 @@ export function explain({ task, runs, now, handlers, freeSlots }: ExplainInput):
       reasons.push(`${ready.length} run(s) ready, but no running scheduler has registered handler "${task.handler}"`);
     else if (running.length > 0)
       reasons.push(`${ready.length} run(s) ready, waiting for the running one to end (no overlap)`);
-    else if (freeSlots === 0) reasons.push(`${ready.length} run(s) ready, waiting for a free slot`);
+    else if (held) {
+      const why = conditions.map(({ scheduler, unmet }) => `${scheduler}: ${unmet.map(describeUnmet).join(', ')}`);
+      reasons.push(
+        `${ready.length} run(s) ready, held by their conditions on every live scheduler (${why.join('; ')})`,
+      );
+    } else if (freeSlots === 0) reasons.push(`${ready.length} run(s) ready, waiting for a free slot`);
     else reasons.push(`${ready.length} run(s) ready: the next wake starts one`);
   }
   for (const run of later) {
@@ -71,11 +88,13 @@ export function explain({ task, runs, now, handlers, freeSlots }: ExplainInput):
       : task.paused
         ? 'paused'
         : ready.length > 0
-          ? 'ready'
+          ? held && served
+            ? 'held'
+            : 'ready'
           : later.length > 0 || nextFireTimes.length > 0
             ? 'scheduled'
             : 'idle';
-  return { taskId: task.id, name: task.name, state, nextFireTimes, runs, reasons };
+  return { taskId: task.id, name: task.name, state, nextFireTimes, runs, conditions, reasons };
 }
 
 /** The next `count` fire times of time-driven triggers, merged. Jitter applies only to the first of each. */

@@ -38,8 +38,11 @@ export type { Misfire, TriggerSpec } from './triggers/spec.js';
 export { MISFIRE_GRACE_MS, DEFAULT_MAX_CATCH_UP } from './triggers/spec.js';
 export { MAX_INTERRUPTIONS_IN_A_ROW } from './runtime/outcome.js';
 export { MAX_JSON_BYTES } from './json.js';
+export type { Conditions, DeviceReadings, DeviceState, UnmetCondition } from './conditions.js';
+export type { DeviceSource } from './runtime/device.js';
 export {
   BackgroundTasksError,
+  ConditionLostError,
   DatabaseError,
   SchedulerClosedError,
   SchedulerStoppingError,

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { dirname, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
 import { SchedulerClosedError, TaskNotFoundError, ValidationError } from './errors.js';
@@ -7,17 +8,20 @@ import type { Execution, ExecutionFilter, WaitForRunOptions } from './execution.
 import { explain, type Explanation } from './explain.js';
 import { toJson, type JsonArgsCheck } from './json.js';
 import type { Handler } from './runtime/executor.js';
+import { systemDevice, type DeviceSource } from './runtime/device.js';
+import type { NamedCondition } from './runtime/device-watch.js';
+import { conditionName } from './conditions.js';
 import { normalizeHistoryPolicy, type HistoryPolicy } from './maintenance/retention.js';
 import { Batcher } from './runtime/batcher.js';
 import { Loop } from './runtime/loop.js';
 import { Telemetry } from './runtime/telemetry.js';
 import { createOwner } from './runtime/owner.js';
-import { liveHandlers } from './runtime/registration.js';
+import { liveDevices, liveHandlers } from './runtime/registration.js';
 import { isDefinedHandler, type DefinedHandler } from './define-handler.js';
 import { openStore } from './open-store.js';
 import { waitForRun } from './run-wait.js';
 import type { Durability } from './values.js';
-import type { PgPool } from './store/postgres/connection.js';
+import { isPostgresUrl, type PgPool } from './store/postgres/connection.js';
 import type { Store } from './store/store.js';
 import { validateDefinition, type NewTask, type NewTaskWithSchedule, type Task, type TaskDefinition } from './task.js';
 import { MAX_EVENT_NAME_LENGTH } from './triggers/event.js';
@@ -51,6 +55,14 @@ export interface SchedulerOptions {
   maxDatabaseSize?: number;
   /** How much execution history to keep (checked every 5 s, in small batches). Default: all of it. */
   history?: HistoryPolicy;
+  /**
+   * Where device conditions' readings come from. Default: the operating system
+   * (load average, free memory, free space on the database's volume, Linux's power
+   * supplies, network interfaces). A function replaces it: fields it leaves out
+   * cannot be read, and conditions on them hold. Read every 5 s, every 0.5 s while
+   * a run waits for a condition.
+   */
+  deviceState?: DeviceSource;
 }
 
 export interface StopOptions {
@@ -76,7 +88,9 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #handlers = new Map<string, Handler>();
+  readonly #conditions = new Map<string, NamedCondition>();
   readonly #loop: Loop;
+  readonly #owner = createOwner();
   readonly #maxRunningTasks: number;
   /** Concurrent addTask calls share one transaction. */
   readonly #adds: Batcher<NewTaskWithSchedule, { task: Task; created: boolean }>;
@@ -94,20 +108,44 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     this.#clock = options.clock ?? this.#store.agreedClock ?? systemClock;
     this.#maxRunningTasks = maxRunningTasks;
     this.#adds = new Batcher((tasks) => this.#store.addTasks({ tasks, now: this.#clock.now() }));
+    if (options.deviceState !== undefined && typeof options.deviceState !== 'function') {
+      throw new ValidationError('deviceState', `must be a function, got ${describe(options.deviceState)}`);
+    }
     this.#loop = new Loop({
       store: this.#store,
       clock: this.#clock,
       logger: this.#logger,
-      owner: createOwner(),
+      owner: this.#owner,
       handlers: this.#handlers,
       maxRunningTasks,
       history,
       telemetry: new Telemetry(
         () => this.#loop.runningCount,
         () => this.#store.countReady({ now: this.#clock.now(), limit: 1_000_000 }),
+        () => this.#heldRuns(),
       ),
       emit: (event, ...args) => (this.emit as (name: string, ...rest: unknown[]) => boolean)(event, ...args),
+      device:
+        options.deviceState === undefined
+          ? { source: systemDevice(diskOf(options.database)), system: true }
+          : { source: options.deviceState, system: false },
+      conditions: this.#conditions,
     });
+  }
+
+  /**
+   * Defines a condition that tasks name in `conditions.require`: their runs start
+   * on this node only while it returns true. Asked with the device's readings
+   * (every 5 s, every 0.5 s while a run waits for it); a throw, a rejection or no
+   * answer within 2 s counts as false. Defining a name again replaces it.
+   */
+  defineCondition(name: string, condition: () => boolean | Promise<boolean>): this {
+    this.#assertOpen();
+    conditionName(name, 'name');
+    if (typeof condition !== 'function')
+      throw new ValidationError('condition', `must be a function, got ${describe(condition)}`);
+    this.#conditions.set(name, condition);
+    return this;
   }
 
   /**
@@ -299,10 +337,30 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     if (!task) throw new TaskNotFoundError(id);
     const now = this.#clock.now();
     const runs = await this.#store.runs({ taskId: id, limit: 1000 });
-    const handlers = liveHandlers(await this.#store.schedulers(), now);
+    const schedulers = await this.#store.schedulers();
+    const handlers = liveHandlers(schedulers, now);
     for (const name of this.#handlers.keys()) handlers.add(name);
     const freeSlots = this.#loop.isRunning ? this.#maxRunningTasks - this.#loop.runningCount : 0;
-    return explain({ task, runs, now, handlers, freeSlots });
+    // This scheduler's own reading is fresher than its row.
+    const others = schedulers.filter((s) => s.id !== this.#owner.id);
+    const devices = liveDevices(others, now, task);
+    if (this.#loop.isRunning && (task.module !== null || this.#handlers.has(task.handler))) {
+      devices.unshift({
+        scheduler: `${this.#owner.host}:${this.#owner.pid} (this one)`,
+        device: this.#loop.device.state,
+      });
+    }
+    return explain({ task, runs, now, handlers, freeSlots, devices });
+  }
+
+  /** Ready runs held here by their conditions, counted per unmet condition (a run held by two counts in both). */
+  async #heldRuns(): Promise<{ condition: string; runs: number }[]> {
+    const counts = new Map<string, number>();
+    for (const { conditionsJson, runs } of await this.#store.readyByConditions({ now: this.#clock.now() })) {
+      for (const { condition } of this.#loop.device.unmet(conditionsJson))
+        counts.set(condition, (counts.get(condition) ?? 0) + runs);
+    }
+    return [...counts].map(([condition, runs]) => ({ condition, runs }));
   }
 
   /** Handlers running now in this scheduler. */
@@ -373,4 +431,10 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   #assertOpen(): void {
     if (this.#closed) throw new SchedulerClosedError();
   }
+}
+
+/** A folder on the volume whose free space `minFreeDiskMb` counts: the SQLite file's, else the working directory's. */
+function diskOf(database: SchedulerOptions['database']): string {
+  if (typeof database !== 'string' || database === ':memory:' || isPostgresUrl(database)) return process.cwd();
+  return dirname(resolve(database));
 }

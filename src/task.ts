@@ -1,12 +1,14 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { validateConditions, type Conditions } from './conditions.js';
 import { ValidationError } from './errors.js';
 import { toJson, type JsonValue } from './json.js';
 import { normalizeRetryPolicy, type NormalizedRetryPolicy, type RetryPolicy } from './retry-policy.js';
 import type { TriggerState } from './triggers/schedule.js';
 import type { TriggerSpec } from './triggers/spec.js';
 import { Trigger } from './triggers/trigger.js';
-import { describe, integerIn, MAX_TIMER_MS, nonEmptyString, storableText } from './validate.js';
+import { describe, integerIn, MAX_TIMER_MS, nonEmptyString, oneOf, storableText } from './validate.js';
+import { CONDITION_LOST_POLICIES, type ConditionLostPolicy } from './values.js';
 
 /**
  * A task as an application declares it. `Args` is the type of `args`: the
@@ -40,6 +42,17 @@ export interface TaskDefinition<Args = JsonValue | object> {
   retryPolicy?: RetryPolicy;
   /** Add the task paused: its runs wait until `resumeTask`. Default false. */
   paused?: boolean;
+  /**
+   * What the node that would run it must allow first (SPEC rule 21): its runs wait,
+   * durably, until a scheduler whose device meets them takes them.
+   */
+  conditions?: Conditions;
+  /**
+   * When conditions stop holding during an attempt: `'wait'` (default) lets it
+   * finish; `'abort'` aborts `ctx.signal` with CONDITION_LOST, records it
+   * `interrupted`, and runs it again, with the same attempt number, once they hold.
+   */
+  conditionLost?: ConditionLostPolicy;
 }
 
 /** A definition after validation, ready for the store. */
@@ -55,6 +68,9 @@ export interface NewTask {
   timeoutMs: number | null;
   retryPolicy: NormalizedRetryPolicy | null;
   paused: boolean;
+  /** The conditions as stored: JSON with a fixed field order, so equal sets are equal text. */
+  conditionsJson: string | null;
+  conditionLost: ConditionLostPolicy;
   triggers: TriggerSpec[];
 }
 
@@ -87,6 +103,8 @@ export interface Task {
   timeout: number | null;
   retryPolicy: NormalizedRetryPolicy | null;
   paused: boolean;
+  conditions: Conditions | null;
+  conditionLost: ConditionLostPolicy;
   triggers: TriggerInfo[];
   createdAt: number;
   updatedAt: number;
@@ -113,6 +131,8 @@ const DEFINITION_FIELDS: ReadonlySet<string> = new Set<keyof TaskDefinition>([
   'triggers',
   'retryPolicy',
   'paused',
+  'conditions',
+  'conditionLost',
 ]);
 
 export function validateDefinition(definition: TaskDefinition<unknown>): NewTask {
@@ -165,8 +185,15 @@ export function validateDefinition(definition: TaskDefinition<unknown>): NewTask
     timeoutMs: definition.timeout === undefined ? null : integerIn(definition.timeout, 'timeout', 1, MAX_TIMER_MS),
     retryPolicy: normalizeRetryPolicy(definition.retryPolicy),
     paused: definition.paused ?? false,
+    conditionsJson: conditionsJson(definition.conditions),
+    conditionLost: oneOf(definition.conditionLost ?? 'wait', 'conditionLost', CONDITION_LOST_POLICIES),
     triggers: specs,
   };
+}
+
+function conditionsJson(value: unknown): string | null {
+  const conditions = validateConditions(value);
+  return conditions === null ? null : JSON.stringify(conditions);
 }
 
 function optionalText(value: unknown, field: string, maxLength: number): string | null {

@@ -24,3 +24,7 @@ export type RunState = (typeof RUN_STATES)[number];
 /** How hard a commit holds on to the disk: `'full'` survives power loss, `'normal'` may lose the last commits. */
 export const DURABILITIES = ['full', 'normal'] as const;
 export type Durability = (typeof DURABILITIES)[number];
+
+/** What a running attempt does when its task's conditions stop holding: go on, or stop and go again later. */
+export const CONDITION_LOST_POLICIES = ['wait', 'abort'] as const;
+export type ConditionLostPolicy = (typeof CONDITION_LOST_POLICIES)[number];

@@ -115,6 +115,8 @@ function task(overrides: Partial<Task> = {}): Task {
     timeout: null,
     retryPolicy: null,
     paused: false,
+    conditions: null,
+    conditionLost: 'wait',
     triggers: [],
     createdAt: NOW,
     updatedAt: NOW,

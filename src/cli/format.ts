@@ -1,3 +1,4 @@
+import { describeUnmet, type HeldRuns } from '../conditions.js';
 import type { TriggerInfo } from '../task.js';
 import type { DatabaseInfo } from '../store/store.js';
 
@@ -53,6 +54,15 @@ export function describeTrigger(trigger: TriggerInfo): string {
     case 'once':
       return trigger.nextFireAt === null ? 'once (fired)' : `once at ${formatTime(trigger.nextFireAt)}`;
   }
+}
+
+/** Held runs in words: "3 run(s) wanting {"maxLoad":0.5}: host:42 load 1.2 per core is above maxLoad 0.5". */
+export function describeHeld({ conditions, runs, unmet }: HeldRuns): string {
+  const where =
+    unmet.length === 0
+      ? 'no live scheduler reported its device'
+      : unmet.map((u) => `${u.scheduler} ${u.unmet.map(describeUnmet).join(', ')}`).join('; ');
+  return `${runs} run(s) wanting ${JSON.stringify(conditions)}: ${where}`;
 }
 
 export function percentile(sorted: number[], p: number): number | null {

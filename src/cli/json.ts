@@ -1,3 +1,4 @@
+import type { HeldRuns } from '../conditions.js';
 import type { Execution, ExecutionStatus } from '../execution.js';
 import type { Explanation } from '../explain.js';
 import type { DatabaseInfo, SchedulerInfo } from '../store/store.js';
@@ -20,6 +21,10 @@ export interface DoctorJson extends DatabaseInfo {
   stuckRuns: number[];
   /** Handlers with ready runs that no live scheduler has registered. */
   unservedHandlers: string[];
+  /** Ready runs that the conditions of their tasks hold on every live scheduler's device. */
+  heldRuns: HeldRuns[];
+  /** Named conditions that ready runs require and no live scheduler defines: those runs wait for nobody. */
+  undefinedConditions: string[];
   schedulers: (SchedulerInfo & { alive: boolean })[];
 }
 

@@ -3,9 +3,10 @@ import { Command, CommanderError, Option } from 'commander';
 import { systemClock } from '../clock.js';
 import { BackgroundTasksError, TaskNotFoundError, ValidationError } from '../errors.js';
 import type { Execution, ExecutionStatus } from '../execution.js';
+import { heldRuns } from '../conditions.js';
 import { explain } from '../explain.js';
 import { isOwnerGone } from '../runtime/owner.js';
-import { isLive, liveHandlers } from '../runtime/registration.js';
+import { isLive, liveDevices, liveHandlers } from '../runtime/registration.js';
 import { isPostgresUrl } from '../store/postgres/connection.js';
 import { EXECUTION_STATUSES } from '../values.js';
 import { PgStore } from '../store/postgres/store.js';
@@ -14,6 +15,7 @@ import type { Store } from '../store/store.js';
 import { NoFileError, NoTaskError, UsageError } from './context.js';
 import type { CliErrorJson, CliJson, DoctorJson, StatsRow, TaskRow } from './json.js';
 import {
+  describeHeld,
   describeSize,
   describeTrigger,
   formatDuration,
@@ -121,10 +123,14 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       // The same question the loop asks of its own handlers, for every live scheduler's.
       const unserved = await store.unservedHandlers({ now, handlers: [...liveHandlers(schedulers, now)] });
       const seen = schedulers.map((s) => ({ ...s, alive: isLive(s, now) }));
+      const devices = liveDevices(schedulers, now);
+      const { held, undefinedNames } = heldRuns(await store.readyByConditions({ now }), devices);
       const report: DoctorJson = {
         ...info,
         stuckRuns: stuck.map((run) => run.runId),
         unservedHandlers: unserved,
+        heldRuns: held,
+        undefinedConditions: undefinedNames,
         schedulers: seen,
       };
       print(report, () =>
@@ -134,11 +140,18 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
           `${isPostgresUrl(global().db) ? 'tables ' : 'file   '}          ${describeSize(info)}`,
           `stuck runs       ${stuck.length === 0 ? 'none' : stuck.map((run) => `run ${run.runId} (owner pid ${run.owner.pid} on ${run.owner.host} is gone)`).join(', ')}`,
           `unserved         ${unserved.length === 0 ? 'none' : unserved.map((h) => `"${h}" (ready runs, no live scheduler registered it)`).join(', ')}`,
+          `held             ${held.length === 0 ? 'none' : held.map(describeHeld).join('; ')}`,
+          ...(undefinedNames.length === 0
+            ? []
+            : [
+                `undefined        ${undefinedNames.map((n) => `condition "${n}" (ready runs require it, no live scheduler defines it)`).join(', ')}`,
+              ]),
           `schedulers       ${seen.length === 0 ? 'none running' : seen.map((s) => `pid ${s.pid} on ${s.host}, seen ${formatTime(s.lastSeenAt)}${s.alive ? '' : ' (not seen for over a minute: presumed dead)'}`).join('; ')}`,
         ].join('\n'),
       );
       // Runs that nobody will take are trouble too, as a stuck run is.
-      if (info.integrity !== 'ok' || stuck.length > 0 || unserved.length > 0) exitCode = EXIT.database;
+      if (info.integrity !== 'ok' || stuck.length > 0 || unserved.length > 0 || undefinedNames.length > 0)
+        exitCode = EXIT.database;
     });
 
   program
@@ -195,12 +208,14 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       const store = await open();
       const now = clockNow();
       const task = await resolveTask(store, ref);
+      const schedulers = await store.schedulers();
       const explanation = explain({
         task,
         runs: await store.runs({ taskId: task.id, limit: 1000 }),
         now,
-        handlers: liveHandlers(await store.schedulers(), now),
+        handlers: liveHandlers(schedulers, now),
         freeSlots: null,
+        devices: liveDevices(schedulers, now, task),
       });
       print({ task, ...explanation }, () =>
         [
@@ -209,6 +224,9 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
           `args ${JSON.stringify(task.args)}`,
           `timeout ${formatDuration(task.timeout) ?? 'none'}; retries ${task.retryPolicy ? `${task.retryPolicy.maxRetries} × ${formatDuration(task.retryPolicy.delay)} ${task.retryPolicy.backoff}` : 'none'}`,
           `triggers: ${task.triggers.map(describeTrigger).join('; ') || 'none'}`,
+          ...(task.conditions === null
+            ? []
+            : [`conditions ${JSON.stringify(task.conditions)}; when lost: ${task.conditionLost}`]),
           `state: ${explanation.state}`,
           `next fires: ${explanation.nextFireTimes.map(formatTime).join(', ') || 'none'}`,
           ...explanation.reasons.map((reason) => `- ${reason}`),

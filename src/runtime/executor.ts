@@ -1,6 +1,12 @@
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
-import { coerceError, SchedulerStoppingError, TaskCancelledError, TaskTimeoutError } from '../errors.js';
+import {
+  coerceError,
+  ConditionLostError,
+  SchedulerStoppingError,
+  TaskCancelledError,
+  TaskTimeoutError,
+} from '../errors.js';
 import type { FiredEvent } from '../execution.js';
 import type { JsonValue } from '../json.js';
 import type { ClaimedRun } from '../store/store.js';
@@ -15,7 +21,7 @@ export interface TaskContext {
   attempt: number;
   /** The event that fired this run, if one did. */
   event: FiredEvent | null;
-  /** Aborted on timeout, on `removeTask`, and when `stop` runs out of patience. */
+  /** Aborted on timeout, on `removeTask`, when `stop` runs out of patience, and when conditions are lost (`conditionLost: 'abort'`). */
   signal: AbortSignal;
   /** A child logger carrying the task and execution ids. */
   logger: Logger;
@@ -28,7 +34,7 @@ export interface RunningAttempt {
   readonly claim: ClaimedRun;
   readonly done: Promise<Outcome>;
   /** Aborts the handler's signal with `reason`; the attempt ends when the handler settles. */
-  abort(reason: SchedulerStoppingError | TaskCancelledError): void;
+  abort(reason: SchedulerStoppingError | TaskCancelledError | ConditionLostError): void;
   /** Ends the attempt now, whatever the handler is doing: it is abandoned. */
   end(outcome: Outcome): void;
   /** Figures the attempt measured itself (a worker thread's); null for in-process ones. */
@@ -100,6 +106,7 @@ export function failure(thrown: unknown, reason: Error | undefined): Outcome {
   if (reason !== undefined) {
     if (reason instanceof SchedulerStoppingError) return { status: 'interrupted', error: reason };
     if (reason instanceof TaskCancelledError) return { status: 'cancelled' };
+    if (reason instanceof ConditionLostError) return { status: 'interrupted', error: reason, blameless: true };
     if (reason instanceof TaskTimeoutError) return { status: 'failed', error: reason };
   }
   return { status: 'failed', error: coerceError(thrown) };

@@ -8,6 +8,8 @@ import { Retention, type NormalizedHistoryPolicy } from '../maintenance/retentio
 import { UnservedReport } from '../maintenance/unserved.js';
 import type { Owner, Store } from '../store/store.js';
 import type { Emit } from './announce.js';
+import { DeviceWatch, type NamedCondition } from './device-watch.js';
+import type { DeviceSource } from './device.js';
 import { Completer } from './completer.js';
 import { execute } from './execute.js';
 import type { Handler } from './executor.js';
@@ -40,6 +42,9 @@ export interface LoopDeps {
   emit: Emit;
   history: NormalizedHistoryPolicy | null;
   telemetry: Telemetry;
+  /** Where the device's readings come from, and whether that is the operating system. */
+  device: { source: DeviceSource; system: boolean };
+  conditions: ReadonlyMap<string, NamedCondition>;
 }
 
 export class Loop {
@@ -53,6 +58,7 @@ export class Loop {
   readonly #retention: Retention | null;
   readonly #clockWatch: ClockWatch;
   readonly #unserved: UnservedReport;
+  readonly #device: DeviceWatch;
   #heartbeat: TimerHandle | undefined;
   #unwatch: (() => void) | undefined;
   #stopping: Promise<void> | undefined;
@@ -65,6 +71,15 @@ export class Loop {
     this.#completer = new Completer({ clock, owner, logger, emit, telemetry, inFlight, wake: () => this.wake() });
     this.#clockWatch = new ClockWatch(store, clock, logger);
     this.#unserved = new UnservedReport(store, handlers, logger);
+    this.#device = new DeviceWatch({
+      clock,
+      logger,
+      ...deps.device,
+      conditions: deps.conditions,
+      inFlight,
+      wake: () => this.wake(),
+    });
+    const device = this.#device;
     this.#producer = new Producer({
       store,
       clock,
@@ -73,18 +88,21 @@ export class Loop {
       maxRunningTasks: deps.maxRunningTasks,
       inFlight,
       completer: this.#completer,
-      launch: (claim) =>
+      launch: (claim) => {
         inFlight.set(
           claim.executionId,
           execute(claim, deps, (ended) => this.#completer.complete(ended)),
-        ),
+        );
+        device.launched(claim.task.conditionsJson, claim.task.conditionLost === 'abort');
+      },
+      holds: (conditionsJson) => device.holds(conditionsJson),
       running: () => this.#state === 'running',
       beforeWake: (now) => this.#clockWatch.runOnce(now),
       slotsLeftFree: (now) => this.#unserved.runOnce(now),
       reportError,
     });
     this.#leases = new LeaseKeeper({ store, owner, logger, emit, inFlight, completer: this.#completer });
-    this.#registrar = new Registrar(store, owner, handlers);
+    this.#registrar = new Registrar(store, owner, handlers, device);
     this.#retention = history === null ? null : new Retention(store, history, logger);
   }
 
@@ -94,6 +112,11 @@ export class Loop {
 
   get isRunning(): boolean {
     return this.#state === 'running';
+  }
+
+  /** The device watch: this node's readings, for explain and telemetry. */
+  get device(): DeviceWatch {
+    return this.#device;
   }
 
   async start(): Promise<void> {
@@ -107,7 +130,10 @@ export class Loop {
       await store.checkHealth();
       await this.#clockWatch.atStart(clock.now());
       await recoverAbandonedRuns(store, clock.now(), logger);
+      // Read before the first claim: a held run must not start on no reading at all.
+      await this.#device.start();
     } catch (err) {
+      this.#device.stop();
       markLive(owner, false);
       releaseStrayRejections();
       this.#state = 'stopped';
@@ -147,6 +173,7 @@ export class Loop {
     this.#heartbeat = undefined;
     this.#unwatch?.();
     this.#unwatch = undefined;
+    this.#device.stop();
     await this.#producer.halt();
     if (this.#inFlight.size > 0 && timeoutMs > 0) await this.#settleWithin(timeoutMs);
     if (this.#inFlight.size > 0) {

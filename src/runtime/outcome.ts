@@ -5,7 +5,8 @@ import type { RunNext } from '../store/store.js';
 export type Outcome =
   | { status: 'succeeded'; result: unknown }
   | { status: 'failed'; error: Error }
-  | { status: 'interrupted'; error: Error }
+  /** `blameless`: the run's conditions were lost; it does not count towards MAX_INTERRUPTIONS_IN_A_ROW. */
+  | { status: 'interrupted'; error: Error; blameless?: boolean }
   | { status: 'cancelled' };
 
 /**
@@ -38,7 +39,8 @@ export function decide(run: AttemptState, outcome: Outcome, now: number): Decisi
     case 'cancelled':
       return { status: 'cancelled', error: 'task removed', next: done, retryAt: null };
     case 'interrupted': {
-      const interruptions = run.interruptions + 1;
+      // A run is never failed for a condition (rule 21): it waits until they hold again.
+      const interruptions = outcome.blameless ? run.interruptions : run.interruptions + 1;
       if (interruptions >= MAX_INTERRUPTIONS_IN_A_ROW) {
         const error = `${describeError(outcome.error)} (interrupted ${interruptions} times in a row: giving up)`;
         return { status: 'failed', error, next: done, retryAt: null };

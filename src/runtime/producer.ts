@@ -23,6 +23,8 @@ export interface ProducerDeps {
   inFlight: InFlightAttempts;
   completer: Completer;
   launch: (claim: ClaimedRun) => void;
+  /** Whether a run with these conditions may start on this node (the device watch). */
+  holds: (conditionsJson: string) => boolean;
   /** Whether the loop runs: a wake asked for otherwise is dropped. */
   running: () => boolean;
   /** Before each wake's transaction (the clock watch). */
@@ -99,6 +101,7 @@ export class Producer {
       handlers: [...handlers.keys()],
       owner,
       leaseUntil: now + LEASE_MS,
+      holds: this.#deps.holds,
     });
     for (const { triggerId, taskId, error } of fired.broken) {
       const message = `trigger ${triggerId} of task ${taskId} cannot be scheduled and was disabled: ${error.message}`;

@@ -1,3 +1,4 @@
+import type { SchedulerDevice } from '../conditions.js';
 import type { SchedulerInfo } from '../store/store.js';
 
 /** How often a scheduler refreshes its row in `schedulers` (sooner when its handlers change). */
@@ -19,4 +20,16 @@ export function liveHandlers(schedulers: SchedulerInfo[], now: number): Set<stri
     if (isLive(scheduler, now)) scheduler.handlers.forEach((h) => handlers.add(h));
   }
   return handlers;
+}
+
+/** The latest device readings of live schedulers; with a task, of those that can run it (its handler registered, or a module). */
+export function liveDevices(
+  schedulers: SchedulerInfo[],
+  now: number,
+  task?: { handler: string; module: string | null },
+): SchedulerDevice[] {
+  const canRun = (s: SchedulerInfo) => task === undefined || task.module !== null || s.handlers.includes(task.handler);
+  return schedulers
+    .filter((s) => isLive(s, now) && s.device !== null && canRun(s))
+    .map((s) => ({ scheduler: `${s.host}:${s.pid}`, device: s.device! }));
 }

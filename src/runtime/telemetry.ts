@@ -16,7 +16,8 @@ const SCOPE = 'background-tasks';
 /**
  * Spans and metrics through @opentelemetry/api: a no-op unless the application
  * installs an SDK. One span per attempt (the handler runs inside it, so its own
- * spans nest), and: runs by outcome, duration, start lag, running count, ready backlog.
+ * spans nest), and: runs by outcome, duration, start lag, running count, ready backlog,
+ * runs held by device conditions.
  */
 export class Telemetry {
   readonly #tracer = trace.getTracer(SCOPE);
@@ -37,13 +38,25 @@ export class Telemetry {
     unit: 'ms',
   });
 
-  constructor(running: () => number, readyBacklog: () => Promise<number>) {
+  constructor(
+    running: () => number,
+    readyBacklog: () => Promise<number>,
+    heldRuns: () => Promise<{ condition: string; runs: number }[]>,
+  ) {
     this.#meter
       .createObservableGauge('background_tasks.running', { description: 'Handlers running in this scheduler' })
       .addCallback((result) => result.observe(running()));
     this.#meter
       .createObservableGauge('background_tasks.ready_backlog', { description: 'Runs due and waiting for a slot' })
       .addCallback(async (result) => result.observe(await readyBacklog()));
+    this.#meter
+      .createObservableGauge('background_tasks.held_runs', {
+        description: 'Ready runs this node holds because a condition of their task does not hold here, by condition',
+      })
+      .addCallback(async (result) => {
+        for (const { condition, runs } of await heldRuns())
+          result.observe(runs, { 'background_tasks.condition': condition });
+      });
   }
 
   /** Starts the attempt's span; returns the context to run the handler in (null when nothing records). */

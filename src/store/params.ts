@@ -1,3 +1,4 @@
+import type { DeviceSnapshot } from '../conditions.js';
 import type { ExecutionFilter } from '../execution.js';
 import type { NewTaskWithSchedule } from '../task.js';
 import type { TriggerState } from '../triggers/schedule.js';
@@ -79,6 +80,8 @@ export interface UnservedParams {
 export interface SaveSchedulerParams {
   owner: Owner;
   handlers: string[];
+  /** Its latest device readings (stored as JSON). */
+  device: DeviceSnapshot;
   now: number;
 }
 

@@ -1,9 +1,11 @@
+import type { Conditions } from '../conditions.js';
 import type { Execution, RunReason } from '../execution.js';
 import { parseJson } from '../json.js';
 import type { NormalizedRetryPolicy } from '../retry-policy.js';
 import type { NewTaskWithSchedule, Task, TriggerInfo } from '../task.js';
 import type { TriggerState } from '../triggers/schedule.js';
 import type { TriggerSpec } from '../triggers/spec.js';
+import type { ConditionLostPolicy } from '../values.js';
 import type * as pg from './postgres/schema.js';
 import type * as sqlite from './sqlite/schema.js';
 import type { ClaimedRun, RunningRun } from './store.js';
@@ -79,6 +81,8 @@ export function toTask(row: TaskRow, triggerRows: TriggerRow[]): Task {
     timeout: row.timeoutMs,
     retryPolicy: retryPolicyOf(row),
     paused: row.paused,
+    conditions: row.conditions === null ? null : (JSON.parse(row.conditions) as Conditions),
+    conditionLost: row.conditionLost,
     triggers: triggerRows.map((t): TriggerInfo => ({
       ...specOf(t),
       id: t.id,
@@ -137,6 +141,8 @@ export function taskDefinition(
     retryDelayMs: retry?.delay ?? null,
     retryBackoff: retry?.backoff ?? null,
     retryMaxDelayMs: retry?.maxDelay ?? null,
+    conditions: task.conditionsJson,
+    conditionLost: task.conditionLost,
     updatedAt: now,
   };
 }
@@ -244,6 +250,8 @@ export type ClaimColumns = RetryColumns & {
   memoryLimitMb: number | null;
   argsJson: string;
   timeoutMs: number | null;
+  conditionsJson: string | null;
+  conditionLost: ConditionLostPolicy;
 };
 
 export function toClaimedRun(row: ClaimColumns, executionId: number, startedAt: number): ClaimedRun {
@@ -265,6 +273,8 @@ export function toClaimedRun(row: ClaimColumns, executionId: number, startedAt: 
       argsJson: row.argsJson,
       timeoutMs: row.timeoutMs,
       retryPolicy: retryPolicyOf(row),
+      conditionsJson: row.conditionsJson,
+      conditionLost: row.conditionLost,
     },
   };
 }

@@ -1,7 +1,9 @@
 import type { Clock } from '../clock.js';
+import type { DeviceSnapshot } from '../conditions.js';
 import type { Execution, ExecutionStatus, FiredEvent, RunReason } from '../execution.js';
 import type { NormalizedRetryPolicy } from '../retry-policy.js';
 import type { Task } from '../task.js';
+import type { ConditionLostPolicy } from '../values.js';
 import type { FirePlan, TriggerState } from '../triggers/schedule.js';
 import type {
   ListTasksParams,
@@ -35,6 +37,8 @@ export interface SchedulerInfo {
   host: string;
   pid: number;
   handlers: string[];
+  /** Its latest device readings; null from a scheduler of a release before device conditions. */
+  device: DeviceSnapshot | null;
   startedAt: number;
   lastSeenAt: number;
 }
@@ -94,6 +98,9 @@ export interface ClaimedRun {
     argsJson: string;
     timeoutMs: number | null;
     retryPolicy: NormalizedRetryPolicy | null;
+    /** Its device conditions as stored (JSON), and what an attempt does when they stop holding. */
+    conditionsJson: string | null;
+    conditionLost: ConditionLostPolicy;
   };
 }
 
@@ -150,6 +157,8 @@ export interface ClaimParams {
   handlers: string[];
   owner: Owner;
   leaseUntil: number;
+  /** Whether a run whose task has these conditions (as stored) may start on this node: the device watch's answer. */
+  holds: (conditionsJson: string) => boolean;
 }
 
 /** Tasks and what makes their runs: the public API's writes and reads of tasks. */
@@ -253,6 +262,8 @@ export interface RegistryStore {
 export interface OperatorStore {
   /** Handlers of ready runs that none of `handlers` can take. */
   unservedHandlers(params: UnservedParams): Promise<string[]>;
+  /** Ready runs of tasks with device conditions, counted by their conditions (as stored); paused tasks left out. */
+  readyByConditions(params: { now: number }): Promise<{ conditionsJson: string; runs: number }[]>;
   /** The pending and running runs of one task, or (without an id) the first `limit` ready at `now`. */
   runs(params: RunsParams): Promise<RunInfo[]>;
   inspect(): Promise<DatabaseInfo>;

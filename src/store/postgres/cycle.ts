@@ -118,10 +118,11 @@ const CLAIM = `
   WITH candidates AS (
     SELECT r.id AS run_id, r.task_id, r.priority, r.due_at, r.attempt, r.interruptions, r.reason, r.event_name,
            r.event_payload, t.key, t.name, t.handler, t.module, t.memory_limit_mb, t.args, t.timeout_ms, t.max_retries,
-           t.retry_delay_ms, t.retry_backoff, t.retry_max_delay_ms
+           t.retry_delay_ms, t.retry_backoff, t.retry_max_delay_ms, t.conditions, t.condition_lost
     FROM background_tasks.runs r JOIN background_tasks.tasks t ON t.id = r.task_id
     WHERE r.state = 'waiting' AND r.due_at <= $1 AND NOT t.paused AND t.running_run_id IS NULL
       AND (t.module IS NOT NULL OR t.handler = ANY($2::text[]))
+      AND (t.conditions IS NULL OR t.conditions = ANY($8::text[]))
     ORDER BY r.priority DESC, r.due_at, r.task_id, r.id
     LIMIT $3 * 2
     FOR NO KEY UPDATE OF r, t SKIP LOCKED
@@ -146,18 +147,36 @@ const CLAIM = `
          c.event_name AS "eventName", c.event_payload AS "eventPayload", c.due_at AS "dueAt", c.name, c.handler,
          c.module, c.memory_limit_mb AS "memoryLimitMb", c.args AS "argsJson", c.timeout_ms AS "timeoutMs",
          c.max_retries AS "maxRetries", c.retry_delay_ms AS "retryDelayMs", c.retry_backoff AS "retryBackoff",
-         c.retry_max_delay_ms AS "retryMaxDelayMs"
+         c.retry_max_delay_ms AS "retryMaxDelayMs", c.conditions AS "conditionsJson", c.condition_lost AS "conditionLost"
   FROM started s JOIN chosen c ON c.run_id = s.run_id
   ORDER BY c.priority DESC, c.due_at, c.task_id, c.run_id`;
 
+/**
+ * The distinct conditions tasks have: the claim takes only runs whose conditions
+ * the device watch says hold here. A loose index scan over tasks_conditions, one
+ * lookup per distinct set, so it costs nothing without conditions and little with
+ * many tasks sharing a few sets.
+ */
+const CONDITION_SETS = `
+  WITH RECURSIVE sets AS (
+    (SELECT conditions FROM background_tasks.tasks WHERE conditions IS NOT NULL ORDER BY conditions LIMIT 1)
+    UNION ALL
+    SELECT (SELECT t.conditions FROM background_tasks.tasks t WHERE t.conditions > sets.conditions
+            ORDER BY t.conditions LIMIT 1)
+    FROM sets WHERE sets.conditions IS NOT NULL
+  )
+  SELECT conditions FROM sets WHERE conditions IS NOT NULL`;
+
 export async function claim(
   client: Queryable,
-  { now, limit, handlers, owner, leaseUntil }: ClaimParams,
+  { now, limit, handlers, owner, leaseUntil, holds }: ClaimParams,
 ): Promise<ClaimedRun[]> {
+  const sets = await query<{ conditions: string }>(client, CONDITION_SETS, [], 'bt_condition_sets');
+  const holding = sets.map((row) => row.conditions).filter(holds);
   const rows = await query<ClaimRow>(
     client,
     CLAIM,
-    [now, handlers, limit, owner.id, owner.host, owner.pid, leaseUntil],
+    [now, handlers, limit, owner.id, owner.host, owner.pid, leaseUntil, holding],
     'bt_claim',
   );
   return rows.map((row) => toClaimedRun(row, row.executionId, now));

@@ -1,4 +1,6 @@
-import type { Owner, RunInfo, SchedulerInfo } from '../store.js';
+import type { DeviceSnapshot } from '../../conditions.js';
+import type { SaveSchedulerParams } from '../params.js';
+import type { RunInfo, SchedulerInfo } from '../store.js';
 import { query, type Queryable } from './connection.js';
 
 // The schedulers' rows, and operators' questions (explain, the CLI, doctor, the
@@ -15,6 +17,17 @@ export async function latestRecordedTime(client: Queryable): Promise<number | nu
   return row?.latest ?? null;
 }
 
+export function readyByConditions(client: Queryable, now: number): Promise<{ conditionsJson: string; runs: number }[]> {
+  return query<{ conditionsJson: string; runs: number }>(
+    client,
+    `SELECT t.conditions AS "conditionsJson", count(*)::int AS runs
+     FROM background_tasks.runs r JOIN background_tasks.tasks t ON t.id = r.task_id
+     WHERE r.state = 'waiting' AND r.due_at <= $1 AND t.conditions IS NOT NULL AND NOT t.paused
+     GROUP BY t.conditions`,
+    [now],
+  );
+}
+
 export async function unservedHandlers(client: Queryable, now: number, handlers: string[]): Promise<string[]> {
   const rows = await query<{ handler: string }>(
     client,
@@ -26,13 +39,17 @@ export async function unservedHandlers(client: Queryable, now: number, handlers:
   return rows.map((row) => row.handler);
 }
 
-export async function saveScheduler(client: Queryable, owner: Owner, handlers: string[], now: number): Promise<void> {
+export async function saveScheduler(
+  client: Queryable,
+  { owner, handlers, device, now }: SaveSchedulerParams,
+): Promise<void> {
   await query(
     client,
-    `INSERT INTO background_tasks.schedulers (id, host, pid, handlers, started_at, last_seen_at)
-     VALUES ($1, $2, $3, $4, $5, $5)
-     ON CONFLICT (id) DO UPDATE SET handlers = excluded.handlers, last_seen_at = excluded.last_seen_at`,
-    [owner.id, owner.host, owner.pid, JSON.stringify(handlers), now],
+    `INSERT INTO background_tasks.schedulers (id, host, pid, handlers, device, started_at, last_seen_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $6)
+     ON CONFLICT (id) DO UPDATE SET handlers = excluded.handlers, device = excluded.device,
+       last_seen_at = excluded.last_seen_at`,
+    [owner.id, owner.host, owner.pid, JSON.stringify(handlers), JSON.stringify(device), now],
   );
 }
 
@@ -44,12 +61,16 @@ export async function removeScheduler(client: Queryable, ownerId: string, staleB
 }
 
 export async function schedulersOf(client: Queryable): Promise<SchedulerInfo[]> {
-  const rows = await query<Omit<SchedulerInfo, 'handlers'> & { handlers: string }>(
+  const rows = await query<Omit<SchedulerInfo, 'handlers' | 'device'> & { handlers: string; device: string | null }>(
     client,
-    `SELECT id, host, pid, handlers, started_at AS "startedAt", last_seen_at AS "lastSeenAt"
+    `SELECT id, host, pid, handlers, device, started_at AS "startedAt", last_seen_at AS "lastSeenAt"
      FROM background_tasks.schedulers ORDER BY last_seen_at DESC`,
   );
-  return rows.map((row) => ({ ...row, handlers: JSON.parse(row.handlers) as string[] }));
+  return rows.map((row) => ({
+    ...row,
+    handlers: JSON.parse(row.handlers) as string[],
+    device: row.device === null ? null : (JSON.parse(row.device) as DeviceSnapshot),
+  }));
 }
 
 export function runsOf(

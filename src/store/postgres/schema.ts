@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { bigint, boolean, index, integer, pgSchema, text, uniqueIndex } from 'drizzle-orm/pg-core';
 import {
   BACKOFFS,
+  CONDITION_LOST_POLICIES,
   EXECUTION_STATUSES,
   MISFIRE_POLICIES,
   RUN_REASONS,
@@ -37,13 +38,23 @@ export const tasks = schema.table(
     retryBackoff: text('retry_backoff', { enum: BACKOFFS }),
     retryMaxDelayMs: ms('retry_max_delay_ms'),
     paused: boolean('paused').notNull().default(false),
+    // Device conditions (SPEC rule 21) as JSON with a fixed field order, so that
+    // tasks with the same conditions hold the same text; null: none.
+    conditions: text('conditions'),
+    conditionLost: text('condition_lost', { enum: CONDITION_LOST_POLICIES }).notNull().default('wait'),
     // The run this task is running, anywhere in the fleet. A claim sets it under the
     // task's row lock, so two nodes can never run one task at once.
     runningRunId: bigint('running_run_id', { mode: 'number' }),
     createdAt: ms('created_at').notNull(),
     updatedAt: ms('updated_at').notNull(),
   },
-  (t) => [uniqueIndex('tasks_key').on(t.key)],
+  (t) => [
+    uniqueIndex('tasks_key').on(t.key),
+    // The claim's list of distinct condition sets (postgres/cycle.ts), read by a loose index scan.
+    index('tasks_conditions')
+      .on(t.conditions)
+      .where(sql`${t.conditions} IS NOT NULL`),
+  ],
 );
 
 export const triggers = schema.table(
@@ -175,6 +186,8 @@ export const schedulers = schema.table('schedulers', {
   host: text('host').notNull(),
   pid: integer('pid').notNull(),
   handlers: text('handlers').notNull(),
+  // The scheduler's latest device readings and named conditions (JSON), for operators and explain.
+  device: text('device'),
   startedAt: ms('started_at').notNull(),
   lastSeenAt: ms('last_seen_at').notNull(),
 });

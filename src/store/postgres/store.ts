@@ -38,6 +38,7 @@ import {
   saveScheduler,
   schedulersOf,
   taskIdByKey,
+  readyByConditions,
   unservedHandlers,
 } from './operators.js';
 import {
@@ -241,6 +242,10 @@ export class PgStore implements Store {
     return this.#pooled((client) => latestRecordedTime(client));
   }
 
+  readyByConditions({ now }: { now: number }): Promise<{ conditionsJson: string; runs: number }[]> {
+    return this.#pooled((client) => readyByConditions(client, now));
+  }
+
   unservedHandlers({ now, handlers }: Params.UnservedParams): Promise<string[]> {
     return this.#pooled((client) => unservedHandlers(client, now, handlers));
   }
@@ -260,8 +265,8 @@ export class PgStore implements Store {
   /** PostgreSQL's autovacuum gives dead rows' space back; nothing to do here. */
   async reclaimSpace(): Promise<void> {}
 
-  saveScheduler({ owner, handlers, now }: Params.SaveSchedulerParams): Promise<void> {
-    return this.#pooled((client) => saveScheduler(client, owner, handlers, now));
+  saveScheduler(params: Params.SaveSchedulerParams): Promise<void> {
+    return this.#pooled((client) => saveScheduler(client, params));
   }
 
   removeScheduler({ owner: ownerId, staleBefore }: Params.RemoveSchedulerParams): Promise<void> {

@@ -9,7 +9,8 @@ import { matchTriggers } from '../keyed-update.js';
 // Adding, updating and reading tasks with their triggers.
 
 const TASK_COLUMNS = `t.id, t.key, t.name, t.handler, t.module, t.memory_limit_mb AS "memoryLimitMb", t.description,
-  t.args, t.priority, t.timeout_ms AS "timeoutMs", ${RETRY_COLUMNS}, t.paused, t.created_at AS "createdAt",
+  t.args, t.priority, t.timeout_ms AS "timeoutMs", ${RETRY_COLUMNS}, t.conditions, t.condition_lost AS "conditionLost",
+  t.paused, t.created_at AS "createdAt",
   t.updated_at AS "updatedAt"`;
 
 export async function addTask(
@@ -31,6 +32,8 @@ export async function addTask(
     definition.retryDelayMs,
     definition.retryBackoff,
     definition.retryMaxDelayMs,
+    definition.conditions,
+    definition.conditionLost,
     now,
   ];
   // Nodes declaring the same keyed task at start-up: the first inserts it, the
@@ -40,13 +43,15 @@ export async function addTask(
     const [upserted] = await query<{ id: number; created: boolean }>(
       client,
       `INSERT INTO background_tasks.tasks (name, handler, module, memory_limit_mb, description, args, priority,
-         timeout_ms, max_retries, retry_delay_ms, retry_backoff, retry_max_delay_ms, updated_at, key, paused, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $13)
+         timeout_ms, max_retries, retry_delay_ms, retry_backoff, retry_max_delay_ms, conditions, condition_lost,
+         updated_at, key, paused, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $15)
        ON CONFLICT (key) DO UPDATE SET name = excluded.name, handler = excluded.handler, module = excluded.module,
          memory_limit_mb = excluded.memory_limit_mb, description = excluded.description, args = excluded.args,
          priority = excluded.priority, timeout_ms = excluded.timeout_ms, max_retries = excluded.max_retries,
          retry_delay_ms = excluded.retry_delay_ms, retry_backoff = excluded.retry_backoff,
-         retry_max_delay_ms = excluded.retry_max_delay_ms, updated_at = excluded.updated_at
+         retry_max_delay_ms = excluded.retry_max_delay_ms, conditions = excluded.conditions,
+         condition_lost = excluded.condition_lost, updated_at = excluded.updated_at
        RETURNING id, xmax = 0 AS created`,
       [...columns, task.key, task.paused],
     );
@@ -60,8 +65,9 @@ export async function addTask(
     const [inserted] = await query<{ id: number }>(
       client,
       `INSERT INTO background_tasks.tasks (name, handler, module, memory_limit_mb, description, args, priority,
-         timeout_ms, max_retries, retry_delay_ms, retry_backoff, retry_max_delay_ms, updated_at, paused, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $13) RETURNING id`,
+         timeout_ms, max_retries, retry_delay_ms, retry_backoff, retry_max_delay_ms, conditions, condition_lost,
+         updated_at, paused, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $15) RETURNING id`,
       [...columns, task.paused],
       'bt_insert_task',
     );

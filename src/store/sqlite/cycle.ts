@@ -41,9 +41,10 @@ export function fireDue(
 /**
  * Walks ready runs in claim order: highest priority first, then the run due
  * first, then task id. A task offers only its first ready run, and none while it
- * already runs (no overlap); the walk stops as soon as enough runs are chosen.
+ * already runs (no overlap) or while its conditions do not hold here; the walk
+ * stops as soon as enough runs are chosen.
  */
-export function claim(q: Statements, { now, limit, handlers, owner, leaseUntil }: ClaimParams): ClaimedRun[] {
+export function claim(q: Statements, { now, limit, handlers, owner, leaseUntil, holds }: ClaimParams): ClaimedRun[] {
   const running = new Set(q.runningTaskIds.all());
   const allowed = new Set(handlers);
   const seen = new Set<number>();
@@ -53,6 +54,8 @@ export function claim(q: Statements, { now, limit, handlers, owner, leaseUntil }
     seen.add(row.taskId);
     // A module task needs no registration: any scheduler can load its file.
     if (row.paused || running.has(row.taskId) || (row.module === null && !allowed.has(row.handler))) continue;
+    // Held by its device conditions here; passed over, so the runs behind it are not held up.
+    if (row.conditionsJson !== null && !holds(row.conditionsJson)) continue;
     ready.push(row);
     if (ready.length === limit) break;
   }

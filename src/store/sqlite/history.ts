@@ -3,7 +3,9 @@ import type Database from 'better-sqlite3';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import type { Execution, ExecutionFilter, ExecutionStatus } from '../../execution.js';
 import { toExecution } from '../rows.js';
-import type { DatabaseInfo, Owner, RunInfo, RunOutcome, SchedulerInfo, TaskCounts } from '../store.js';
+import type { DeviceSnapshot } from '../../conditions.js';
+import type { SaveSchedulerParams } from '../params.js';
+import type { DatabaseInfo, RunInfo, RunOutcome, SchedulerInfo, TaskCounts } from '../store.js';
 import { MIGRATIONS_TABLE, type SqliteDb } from './open.js';
 import { executions, runs, schedulers } from './schema.js';
 import type { Statements } from './statements.js';
@@ -54,6 +56,15 @@ export function pruneCandidates(
   return ids;
 }
 
+export function readyByConditions(db: SqliteDb, now: number): { conditionsJson: string; runs: number }[] {
+  return db.all<{ conditionsJson: string; runs: number }>(
+    sql`
+      SELECT t.conditions AS conditionsJson, count(*) AS runs FROM runs r JOIN tasks t ON t.id = r.task_id
+      WHERE r.state = 'waiting' AND r.due_at <= ${now} AND t.conditions IS NOT NULL AND NOT t.paused
+      GROUP BY t.conditions`,
+  );
+}
+
 export function unservedHandlers(db: SqliteDb, now: number, handlers: string[]): string[] {
   return db
     .all<{ handler: string }>(
@@ -67,11 +78,18 @@ export function unservedHandlers(db: SqliteDb, now: number, handlers: string[]):
     .map((row) => row.handler);
 }
 
-export function saveScheduler(db: SqliteDb, owner: Owner, handlers: string[], now: number): void {
-  const row = { id: owner.id, host: owner.host, pid: owner.pid, handlers: JSON.stringify(handlers), lastSeenAt: now };
+export function saveScheduler(db: SqliteDb, { owner, handlers, device, now }: SaveSchedulerParams): void {
+  const row = {
+    id: owner.id,
+    host: owner.host,
+    pid: owner.pid,
+    handlers: JSON.stringify(handlers),
+    device: JSON.stringify(device),
+    lastSeenAt: now,
+  };
   db.insert(schedulers)
     .values({ ...row, startedAt: now })
-    .onConflictDoUpdate({ target: schedulers.id, set: { handlers: row.handlers, lastSeenAt: now } })
+    .onConflictDoUpdate({ target: schedulers.id, set: { handlers: row.handlers, device: row.device, lastSeenAt: now } })
     .run();
 }
 
@@ -87,7 +105,11 @@ export function schedulersOf(db: SqliteDb): SchedulerInfo[] {
     .from(schedulers)
     .orderBy(desc(schedulers.lastSeenAt))
     .all()
-    .map((row) => ({ ...row, handlers: JSON.parse(row.handlers) as string[] }));
+    .map((row) => ({
+      ...row,
+      handlers: JSON.parse(row.handlers) as string[],
+      device: row.device === null ? null : (JSON.parse(row.device) as DeviceSnapshot),
+    }));
 }
 
 export function runsOf(

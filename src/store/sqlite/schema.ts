@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import {
   BACKOFFS,
+  CONDITION_LOST_POLICIES,
   EXECUTION_STATUSES,
   MISFIRE_POLICIES,
   RUN_REASONS,
@@ -31,6 +32,10 @@ export const tasks = sqliteTable(
     retryBackoff: text('retry_backoff', { enum: BACKOFFS }),
     retryMaxDelayMs: integer('retry_max_delay_ms'),
     paused: integer('paused', { mode: 'boolean' }).notNull().default(false),
+    // Device conditions (SPEC rule 21) as JSON with a fixed field order, so that
+    // tasks with the same conditions hold the same text; null: none.
+    conditions: text('conditions'),
+    conditionLost: text('condition_lost', { enum: CONDITION_LOST_POLICIES }).notNull().default('wait'),
     createdAt: integer('created_at').notNull(),
     updatedAt: integer('updated_at').notNull(),
   },
@@ -189,6 +194,8 @@ export const schedulers = sqliteTable('schedulers', {
   host: text('host').notNull(),
   pid: integer('pid').notNull(),
   handlers: text('handlers').notNull(),
+  // The scheduler's latest device readings and named conditions (JSON), for operators and explain.
+  device: text('device'),
   startedAt: integer('started_at').notNull(),
   lastSeenAt: integer('last_seen_at').notNull(),
 });

@@ -60,7 +60,8 @@ export function prepareStatements(db: Database.Database) {
       `
       SELECT r.id AS runId, r.task_id AS taskId, r.attempt, r.interruptions, r.reason,
              r.event_name AS eventName, r.event_payload AS eventPayload, r.due_at AS dueAt,
-             t.key AS taskKey, t.name, t.handler, t.module, t.memory_limit_mb AS memoryLimitMb, t.paused, t.args AS argsJson, t.timeout_ms AS timeoutMs, ${RETRY_COLUMNS}
+             t.key AS taskKey, t.name, t.handler, t.module, t.memory_limit_mb AS memoryLimitMb, t.paused, t.args AS argsJson, t.timeout_ms AS timeoutMs, ${RETRY_COLUMNS},
+             t.conditions AS conditionsJson, t.condition_lost AS conditionLost
       FROM runs r INDEXED BY runs_claim_order JOIN tasks t ON t.id = r.task_id
       WHERE r.state = 'waiting' AND r.due_at <= ?
       ORDER BY r.priority DESC, r.due_at, r.task_id, r.id`,
@@ -180,6 +181,8 @@ export function prepareStatements(db: Database.Database) {
         number | null,
         string | null,
         number | null,
+        string | null,
+        string,
         number,
         number,
         number,
@@ -188,8 +191,9 @@ export function prepareStatements(db: Database.Database) {
       db,
       `
       INSERT INTO tasks (key, name, handler, module, memory_limit_mb, description, args, priority, timeout_ms,
-                         max_retries, retry_delay_ms, retry_backoff, retry_max_delay_ms, paused, created_at, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                         max_retries, retry_delay_ms, retry_backoff, retry_max_delay_ms, conditions, condition_lost,
+                         paused, created_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     taskIdByKey: pluck<[string], number>(db, 'SELECT id FROM tasks WHERE key = ?'),
     insertTrigger: prepare<TriggerInsertValues>(

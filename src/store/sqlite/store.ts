@@ -33,6 +33,7 @@ import {
   saveScheduler,
   schedulersOf,
   taskCounts,
+  readyByConditions,
   unservedHandlers,
 } from './history.js';
 import {
@@ -199,6 +200,10 @@ export class SqliteStore implements Store {
     });
   }
 
+  readyByConditions({ now }: { now: number }): Promise<{ conditionsJson: string; runs: number }[]> {
+    return this.#direct((db) => readyByConditions(db, now));
+  }
+
   unservedHandlers({ now, handlers }: Params.UnservedParams): Promise<string[]> {
     return this.#direct((db) => unservedHandlers(db, now, handlers));
   }
@@ -231,8 +236,8 @@ export class SqliteStore implements Store {
     });
   }
 
-  saveScheduler({ owner, handlers, now }: Params.SaveSchedulerParams): Promise<void> {
-    return this.#write((db) => saveScheduler(db, owner, handlers, now));
+  saveScheduler(params: Params.SaveSchedulerParams): Promise<void> {
+    return this.#write((db) => saveScheduler(db, params));
   }
 
   removeScheduler({ owner: ownerId, staleBefore }: Params.RemoveSchedulerParams): Promise<void> {

@@ -54,6 +54,8 @@ export function addTask(
       row.retryDelayMs,
       row.retryBackoff,
       row.retryMaxDelayMs,
+      row.conditions,
+      row.conditionLost,
       row.paused ? 1 : 0,
       now,
       now,
