@@ -1,10 +1,11 @@
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { expect, test } from 'vitest';
-import { Scheduler } from '../src/index.js';
+import { OneTimeTrigger, Scheduler } from '../src/index.js';
+import { nextEvent } from '../src/testing.js';
 import { MIGRATIONS_FOLDER, MIGRATIONS_TABLE } from '../src/store/sqlite/open.js';
 import { silentLogger, tempDbPath, tempDir } from './helpers/setup.js';
 
@@ -12,19 +13,22 @@ import { silentLogger, tempDbPath, tempDir } from './helpers/setup.js';
 // history in it, is upgraded in place by this one: nothing lost, and the new
 // columns filled in for the rows it already had.
 
-/** The migrations folder as the previous release shipped it. */
-function previousRelease(): string {
+/** The migrations folder as a release that shipped the first `count` migrations had it. */
+function releaseWith(count: number): string {
   const folder = join(tempDir(), 'migrations');
   mkdirSync(join(folder, 'meta'), { recursive: true });
-  copyFileSync(join(MIGRATIONS_FOLDER, '0000_init.sql'), join(folder, '0000_init.sql'));
-  const journal = {
-    version: '7',
-    dialect: 'sqlite',
-    entries: [{ idx: 0, version: '6', when: 1795899253173, tag: '0000_init', breakpoints: true }],
+  const journal = JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as {
+    entries: { tag: string }[];
   };
+  journal.entries = journal.entries.slice(0, count);
+  for (const { tag } of journal.entries)
+    copyFileSync(join(MIGRATIONS_FOLDER, `${tag}.sql`), join(folder, `${tag}.sql`));
   writeFileSync(join(folder, 'meta', '_journal.json'), JSON.stringify(journal));
   return folder;
 }
+
+/** The first release's schema: migration 0000 alone. */
+const previousRelease = () => releaseWith(1);
 
 test('a file of the previous release is upgraded in place, its history marked final where it ended runs', async () => {
   const path = tempDbPath();
@@ -61,4 +65,43 @@ test('a file of the previous release is upgraded in place, its history marked fi
   } finally {
     await scheduler.close();
   }
+});
+
+test('a file of the release before device conditions is upgraded in place: its tasks have none, and run', async () => {
+  const path = tempDbPath();
+  const old = new Database(path);
+  migrate(drizzle(old), { migrationsFolder: releaseWith(3), migrationsTable: MIGRATIONS_TABLE });
+  old.exec(`
+    INSERT INTO tasks (id, key, name, handler, args, priority, created_at, updated_at)
+      VALUES (1, 'report', 'report', 'report', '"weekly"', 0, 0, 0);
+    INSERT INTO runs (id, task_id, reason, state, priority, due_at, attempt, created_at)
+      VALUES (5, 1, 'manual', 'waiting', 0, 0, 1, 0);
+    INSERT INTO schedulers (id, host, pid, handlers, started_at, last_seen_at)
+      VALUES ('old', 'edge-1', 42, '["report"]', 0, 0);
+  `);
+  old.close();
+
+  const scheduler = new Scheduler({ database: path, logger: silentLogger, deviceState: () => ({}) });
+  try {
+    expect(await scheduler.getTask(1)).toMatchObject({ key: 'report', conditions: null, conditionLost: 'wait' });
+    const ran = nextEvent(scheduler, 'execution:succeeded');
+    scheduler.register('report', (args) => args);
+    await scheduler.start();
+    expect(await ran).toMatchObject({ runId: 5, result: 'weekly' });
+    const added = await scheduler.addTask({
+      name: 'held',
+      handler: 'report',
+      conditions: { require: ['never'] },
+      triggers: [new OneTimeTrigger({ delay: 0 })],
+    });
+    expect(added.conditions).toEqual({ require: ['never'] });
+  } finally {
+    await scheduler.close();
+  }
+  const db = new Database(path, { readonly: true });
+  const columns = (table: string) =>
+    (db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as { name: string }[]).map((c) => c.name);
+  expect(columns('tasks')).toEqual(expect.arrayContaining(['conditions', 'condition_lost']));
+  expect(columns('schedulers')).toContain('device');
+  db.close();
 });
