@@ -25,7 +25,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
 const SCALE = (process.env.BENCH_SCALE ?? '0,100000,1000000').split(',').map(Number);
 const PG_TASKS = Number(process.env.BENCH_PG_TASKS ?? 10_000);
-// BENCH_ONLY=sqlite, BENCH_ONLY=postgres or BENCH_ONLY=cron runs one part.
+// BENCH_ONLY=sqlite, BENCH_ONLY=postgres, BENCH_ONLY=cron or BENCH_ONLY=conditions runs one part.
 const ONLY = process.env.BENCH_ONLY;
 // Idle is measured in the steady state: past the moment, 10 s after the start's burst,
 // when both sides' pg pools close the connections they no longer use (a one-off ~40 ms).
@@ -44,11 +44,49 @@ try {
   if (ONLY === undefined || ONLY === 'sqlite') await sqliteBenchmarks();
   if (ONLY === undefined || ONLY === 'postgres') await postgresBenchmarks();
   if (ONLY === undefined || ONLY === 'cron') cronBenchmarks(out);
+  if (ONLY === undefined || ONLY === 'sqlite' || ONLY === 'conditions') await conditionBenchmarks();
 } finally {
   removeDir(dir);
 }
 out();
 out(`Command: \`npm run bench\`; took ${((performance.now() - started) / 60_000).toFixed(1)} min.`);
+
+/** Idle cost of device conditions: the same 10,000 tasks without, with (holding), and held by one. */
+async function conditionBenchmarks() {
+  const kinds = {
+    plain: { label: '10,000 tasks due in an hour, no conditions', params: {} },
+    conditions: { label: 'the same, each with conditions (that hold)', params: { conditions: true } },
+    held: { label: '10,000 runs due now, each held by a condition that is false', params: { held: true } },
+  };
+  const prepared = {};
+  for (const [kind, { params }] of Object.entries(kinds)) {
+    prepared[kind] = join(dir, `conditions-${kind}.db`);
+    await measure('prepare', { file: prepared[kind], futureTasks: 10_000, ...params });
+  }
+  out();
+  out('## Idle with device conditions: 10 s, SQLite (CPU seconds of the Node process)');
+  out();
+  out('| file | CPU seconds | RSS (MB) |');
+  out('|---|---|---|');
+  const idle = await alternate(ROUNDS, Object.keys(kinds), (kind) => {
+    const path = file();
+    copyFileSync(prepared[kind], path);
+    return measure('idle', { file: path, system: 'ours', seconds: 10, warmupMs: IDLE_WARMUP_MS });
+  });
+  for (const [kind, { label }] of Object.entries(kinds)) {
+    out(
+      `| ${label} | ${summary(
+        idle.get(kind).map((r) => r.cpuSeconds),
+        3,
+      )} | ${summary(idle.get(kind).map((r) => r.rssMb))} |`,
+    );
+  }
+  const cpu = (kind) => median(idle.get(kind).map((r) => r.cpuSeconds));
+  out();
+  out(
+    `with conditions / without: ${(cpu('conditions') / cpu('plain')).toFixed(2)}×; held / without: ${(cpu('held') / cpu('plain')).toFixed(2)}×`,
+  );
+}
 
 async function sqliteBenchmarks() {
   // Throughput: TASKS no-op one-time tasks due at once.

@@ -22,11 +22,20 @@ async function addInChunks(scheduler, count, make) {
 }
 
 const scenarios = {
-  /** A file holding `futureTasks` one-time tasks due in an hour. */
-  async prepare({ file, futureTasks }) {
+  /**
+   * A file holding `futureTasks` one-time tasks due in an hour; with `conditions`,
+   * each has device conditions (that hold); with `held`, they are due now and each
+   * waits for a condition that is never true.
+   */
+  async prepare({ file, futureTasks, conditions = false, held = false }) {
     const scheduler = new Scheduler({ database: file, durability: 'normal', logger });
-    const at = Date.now() + 3600_000;
-    await addInChunks(scheduler, futureTasks, () => oneTime(at));
+    const at = held ? Date.now() : Date.now() + 3600_000;
+    const extra = held
+      ? { conditions: { require: ['never'] } }
+      : conditions
+        ? { conditions: { maxLoad: 1000, minFreeDiskMb: 1 } }
+        : {};
+    await addInChunks(scheduler, futureTasks, () => ({ ...oneTime(at), ...extra }));
     await scheduler.close();
     return { futureTasks };
   },
@@ -172,6 +181,8 @@ const scenarios = {
     let scheduler;
     if (system === 'ours') {
       scheduler = new Scheduler({ database: file, logger });
+      scheduler.register('noop', noop);
+      scheduler.defineCondition('never', () => false);
       await scheduler.start();
     }
     await new Promise((resolve) => setTimeout(resolve, warmupMs));

@@ -1,5 +1,6 @@
 // The demo behind `npm start`: a scheduler on an embedded SQLite file that runs every
-// kind of trigger, a retry and an event for a few seconds, stops, and prints the
+// kind of trigger, a retry, an event and a task that waits for a condition of the
+// application's own (a maintenance window) for a few seconds, stops, and prints the
 // history read back with plain SQL. Run it twice: the second run shows the first
 // run's history too, because it lives in the file.
 import Database from 'better-sqlite3';
@@ -20,6 +21,11 @@ scheduler.register('flaky-upload', async (args, ctx) => {
   return { uploaded: args.file, attempt: ctx.attempt };
 });
 scheduler.register('cleanup', async (args, ctx) => ({ cleaned: ctx.event?.payload?.mount ?? args.dir }));
+scheduler.register('compact-logs', async () => ({ compacted: 'logs', waitedForWindow: true }));
+
+// A condition of the application's own: runs that require it wait, durably, until it is true.
+const windowOpensAt = Date.now() + Math.min(2500, runFor / 2);
+scheduler.defineCondition('maintenance-window', () => Date.now() >= windowOpensAt);
 
 // Keys make start-up idempotent: each run of the demo updates these tasks instead of adding twins.
 await scheduler.addTask({
@@ -46,6 +52,14 @@ await scheduler.addTask({
   name: 'cleanup',
   args: { dir: '/tmp' },
   triggers: [new EventTrigger({ event: 'disk-full' })],
+});
+
+await scheduler.addTask({
+  key: 'compact-logs',
+  name: 'compact-logs',
+  // Due at once, but it starts only in the maintenance window, on a node that is not loaded.
+  conditions: { require: ['maintenance-window'], maxLoad: 4 },
+  triggers: [new OneTimeTrigger({ delay: 0 })],
 });
 
 scheduler.on('execution:finished', (e) =>

@@ -248,6 +248,53 @@ test('doctor exits 1 when ready runs have no live scheduler to take them, and ma
   expect(run('doctor', '--db', db).stdout).toContain('presumed dead');
 });
 
+test('show and doctor say which condition holds a run on which scheduler, and doctor flags a condition nobody defines', async () => {
+  const db = tempDbPath();
+  const scheduler = new Scheduler({ database: db, logger: silentLogger, deviceState: () => ({ loadPerCore: 3 }) });
+  try {
+    scheduler.register('compact', () => null);
+    await scheduler.addTask({
+      key: 'quiet',
+      name: 'compact',
+      conditions: { maxLoad: 1 },
+      conditionLost: 'abort',
+      triggers: [new OneTimeTrigger({ delay: 0 })],
+    });
+    await scheduler.addTask({
+      key: 'vpn',
+      name: 'compact',
+      conditions: { require: ['vpn'] },
+      triggers: [new OneTimeTrigger({ delay: 0 })],
+    });
+    await scheduler.start();
+    const text = run('show', 'quiet', '--db', db).stdout;
+    expect(text).toContain('conditions {"maxLoad":1}; when lost: abort');
+    expect(text).toContain('state: held');
+    expect(text).toMatch(
+      /held by their conditions on every live scheduler \(.+:\d+: load 3 per core is above maxLoad 1\)/,
+    );
+    const shown = json<ShowJson>('show', 'quiet', '--db', db);
+    expect(shown.conditions).toEqual([
+      { scheduler: expect.any(String), unmet: [{ condition: 'maxLoad', wanted: 1, reading: 3 }] },
+    ]);
+
+    const result = run('doctor', '--db', db, '--json');
+    expect(result.status).toBe(1);
+    const report = JSON.parse(result.stdout) as DoctorJson;
+    expect(report.heldRuns.map((h) => [h.conditions, h.runs])).toEqual([
+      [{ maxLoad: 1 }, 1],
+      [{ require: ['vpn'] }, 1],
+    ]);
+    expect(report.undefinedConditions).toEqual(['vpn']);
+    expect(report.schedulers[0]!.device).toMatchObject({ readings: { loadPerCore: 3, networkUp: null } });
+    const doctorText = run('doctor', '--db', db).stdout;
+    expect(doctorText).toContain('1 run(s) wanting {"maxLoad":1}');
+    expect(doctorText).toContain('condition "vpn" (ready runs require it, no live scheduler defines it)');
+  } finally {
+    await scheduler.close();
+  }
+});
+
 test("show names a module task's module, memory limit and description", async () => {
   const db = tempDbPath();
   const scheduler = new Scheduler({ database: db, logger: silentLogger });

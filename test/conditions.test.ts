@@ -1,4 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
+import { PeriodicTrigger, Scheduler } from '../src/index.js';
+import { FakeClock, nextEvent } from '../src/testing.js';
+import { silentLogger } from './helpers/setup.js';
 import { describeUnmet, heldRuns, unmetConditions, validateConditions, type DeviceState } from '../src/conditions.js';
 
 // The pure rule of device conditions: what holds on a node's reading.
@@ -67,4 +72,43 @@ test('doctor: runs are held when no live device meets them, and names nobody def
   ]);
   expect(undefinedNames).toEqual(['vpn']);
   expect(heldRuns(groups, []).held).toHaveLength(3);
+});
+
+test("the README's device-conditions example runs as shown: held without a vpn, started once it is up", async () => {
+  const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
+  const block = [...readme.matchAll(/^```ts\n([\s\S]*?)^```/gm)]
+    .map((m) => m[1]!)
+    .find((b) => b.includes("defineCondition('vpn'"));
+  expect(block).toBeDefined();
+  const clock = new FakeClock(new Date('2026-01-01T02:59:00Z'));
+  const device = { loadPerCore: 0.2, freeMemoryMb: 4096, freeDiskMb: 8192, onAcPower: true, networkUp: true };
+  const scheduler = new Scheduler({ database: ':memory:', clock, logger: silentLogger, deviceState: () => device });
+  let vpnUp = false;
+  // The block is JavaScript as well as TypeScript: run it with what it names.
+  const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (
+    ...args: string[]
+  ) => (...values: unknown[]) => Promise<void>;
+  await new AsyncFunction('scheduler', 'existsSync', 'PeriodicTrigger', block!)(
+    scheduler,
+    (path: string) => path === '/run/vpn.up' && vpnUp,
+    PeriodicTrigger,
+  );
+  try {
+    const tasks = await scheduler.listTasks();
+    expect(tasks.map((t) => [t.key, t.conditions, t.conditionLost])).toEqual([
+      ['firmware', { minFreeDiskMb: 500, onAcPower: true, network: 'up', require: ['vpn'] }, 'abort'],
+      ['compact', { maxLoad: 0.7, minFreeMemoryMb: 256 }, 'wait'],
+    ]);
+    scheduler.register('download-firmware', () => 'downloaded');
+    scheduler.register('compact-logs', () => 'compacted');
+    await scheduler.start();
+    await clock.advance(60_000); // 03:00: the firmware's cron fires
+    expect((await scheduler.explain(tasks[0]!.id)).state).toBe('held');
+    vpnUp = true;
+    const downloaded = nextEvent(scheduler, 'execution:succeeded', (e) => e.taskId === tasks[0]!.id);
+    await clock.advance(1000);
+    expect((await downloaded).result).toBe('downloaded');
+  } finally {
+    await scheduler.close();
+  }
 });
