@@ -112,3 +112,26 @@ test('metrics: runs by outcome, duration, start lag, running count and ready bac
   expect(seen.get('background_tasks.start_lag')?.length).toBeGreaterThan(0);
   expect(seen.get('background_tasks.running')?.[0]?.value).toBe(0);
 });
+
+test('metrics: ready runs held by device conditions, by the condition that does not hold', async () => {
+  const { scheduler, clock } = createHarness({ deviceState: () => ({ loadPerCore: 2, networkUp: false }) });
+  scheduler.register('job', () => null);
+  await scheduler.addTasks([
+    { name: 'a', handler: 'job', conditions: { maxLoad: 1 }, triggers: [new OneTimeTrigger({ delay: 0 })] },
+    {
+      name: 'b',
+      handler: 'job',
+      conditions: { maxLoad: 1, network: 'up' },
+      triggers: [new OneTimeTrigger({ delay: 0 })],
+    },
+    { name: 'c', handler: 'job', conditions: { require: ['vpn'] }, triggers: [new OneTimeTrigger({ delay: 0 })] },
+    { name: 'd', handler: 'job', conditions: { maxLoad: 3 }, triggers: [new OneTimeTrigger({ delay: 0 })] },
+  ]);
+  const ran = nextEvent(scheduler, 'execution:succeeded');
+  await scheduler.start();
+  await clock.advance(0);
+  expect((await ran).taskName).toBe('d');
+  const held = (await collected()).get('background_tasks.held_runs')!;
+  const by = Object.fromEntries(held.map((p) => [p.attributes['background_tasks.condition'], p.value]));
+  expect(by).toEqual({ maxLoad: 2, network: 1, 'require:vpn': 1 });
+});
