@@ -62,6 +62,8 @@ export class DeviceWatch {
   #sampledAt = Number.NEGATIVE_INFINITY;
   /** Parsed conditions, by their stored JSON: a few distinct sets serve many tasks. */
   readonly #parsed = new Map<string, Conditions>();
+  /** The answer for each condition set on the current reading: the claim asks once per held row. */
+  readonly #answers = new Map<string, boolean>();
   /** Condition sets that held a run at the last look. */
   readonly #held = new Set<string>();
   readonly #unreadableReported = new Set<string>();
@@ -94,7 +96,11 @@ export class DeviceWatch {
 
   /** For the claim: whether a run with these stored conditions may start here now. */
   holds(conditionsJson: string): boolean {
+    const known = this.#answers.get(conditionsJson);
+    if (known !== undefined) return known;
     const unmet = this.unmet(conditionsJson);
+    if (this.#answers.size >= PARSED_CACHE_LIMIT) this.#answers.clear();
+    this.#answers.set(conditionsJson, unmet.length === 0);
     if (unmet.length === 0) {
       this.#held.delete(conditionsJson);
       return true;
@@ -129,6 +135,7 @@ export class DeviceWatch {
     ]);
     this.#state = { readings: nullsFor(readings), named };
     this.#sampledAt = clock.now();
+    this.#answers.clear();
     let freed = false;
     for (const json of this.#held) {
       if (this.unmet(json).length > 0) continue;
