@@ -4,8 +4,9 @@
 // anything": ratios from one run on a noisy machine mean more than absolute figures.
 // BENCH_ROUNDS (default 5) and BENCH_TASKS (default 20,000) change the size;
 // BENCH_CASES=1:normal,64:full picks the cases (default: 1 and 64 running, full and normal).
+// BENCH_PG_URL=postgres://… measures on PostgreSQL instead, a fresh database per figure.
 import { join, resolve } from 'node:path';
-import { median, removeDir, summary, tempDir } from './lib.mjs';
+import { freshPgDatabase, median, removeDir, summary, tempDir } from './lib.mjs';
 
 const other = process.argv[2];
 if (!other) {
@@ -30,7 +31,10 @@ try {
       const rates = { other: [], this: [] };
       for (let round = 0; round < rounds; round++) {
         for (const [name, lib] of round % 2 ? [...sides].reverse() : sides) {
-          const params = { file: join(dir, `run-${files++}.db`), durability, concurrency, tasks };
+          const database = process.env.BENCH_PG_URL
+            ? await freshPgDatabase(process.env.BENCH_PG_URL)
+            : join(dir, `run-${files++}.db`);
+          const params = { file: database, durability, concurrency, tasks };
           rates[name].push((await lib.measure('ours', params)).perSecond);
         }
       }

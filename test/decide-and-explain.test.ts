@@ -1,3 +1,4 @@
+import type { DeviceState } from '../src/conditions.js';
 import { describe, expect, test } from 'vitest';
 import { explain, type ExplainInput } from '../src/explain.js';
 import { decide, MAX_INTERRUPTIONS_IN_A_ROW, type Outcome } from '../src/runtime/outcome.js';
@@ -124,6 +125,13 @@ function task(overrides: Partial<Task> = {}): Task {
   };
 }
 
+function device(readings: Partial<DeviceState['readings']>): DeviceState {
+  return {
+    readings: { loadPerCore: 0.1, freeMemoryMb: 1000, freeDiskMb: 1000, onAcPower: true, networkUp: true, ...readings },
+    named: {},
+  };
+}
+
 function run(overrides: Partial<RunInfo>): RunInfo {
   return {
     id: 1,
@@ -154,7 +162,14 @@ const interval: TriggerInfo = {
 };
 
 describe('explain: why a task is or is not about to run', () => {
-  const base: ExplainInput = { task: task(), runs: [], now: NOW, handlers: new Set(['upload']), freeSlots: 4 };
+  const base: ExplainInput = {
+    task: task(),
+    runs: [],
+    now: NOW,
+    handlers: new Set(['upload']),
+    freeSlots: 4,
+    devices: [],
+  };
 
   test.each<[string, Partial<ExplainInput>, Explanationish]>([
     [
@@ -171,6 +186,35 @@ describe('explain: why a task is or is not about to run', () => {
       'a ready run waits for a free slot',
       { runs: [run({})], freeSlots: 0 },
       { state: 'ready', reasons: ['1 run(s) ready, waiting for a free slot'] },
+    ],
+    [
+      'a ready run is held when no live device meets its conditions',
+      {
+        task: task({ conditions: { maxLoad: 1, network: 'up' } }),
+        runs: [run({})],
+        devices: [
+          { scheduler: 'a:1', device: device({ loadPerCore: 2 }) },
+          { scheduler: 'b:2', device: device({ networkUp: false }) },
+        ],
+      },
+      {
+        state: 'held',
+        reasons: [
+          '1 run(s) ready, held by their conditions on every live scheduler (a:1: load 2 per core is above maxLoad 1; b:2: no network is up, and network: up is asked)',
+        ],
+      },
+    ],
+    [
+      'a ready run is not held when one live device meets its conditions',
+      {
+        task: task({ conditions: { maxLoad: 1 } }),
+        runs: [run({})],
+        devices: [
+          { scheduler: 'a:1', device: device({ loadPerCore: 2 }) },
+          { scheduler: 'b:2', device: device({}) },
+        ],
+      },
+      { state: 'ready', reasons: ['1 run(s) ready: the next wake starts one'] },
     ],
     [
       'a ready run waits for a handler nobody registered',

@@ -113,6 +113,13 @@ export class DeviceWatch {
     return false;
   }
 
+  /** The condition sets known not to hold on the current reading. */
+  heldNow(): string[] {
+    const held: string[] = [];
+    for (const [json, holds] of this.#answers) if (!holds) held.push(json);
+    return held;
+  }
+
   unmet(conditionsJson: string): UnmetCondition[] {
     return unmetConditions(this.#parse(conditionsJson), this.#state);
   }

@@ -96,6 +96,7 @@ export class Loop {
         device.launched(claim.task.conditionsJson, claim.task.conditionLost === 'abort');
       },
       holds: (conditionsJson) => device.holds(conditionsJson),
+      held: () => device.heldNow(),
       running: () => this.#state === 'running',
       beforeWake: (now) => this.#clockWatch.runOnce(now),
       slotsLeftFree: (now) => this.#unserved.runOnce(now),

@@ -25,6 +25,7 @@ export interface ProducerDeps {
   launch: (claim: ClaimedRun) => void;
   /** Whether a run with these conditions may start on this node (the device watch). */
   holds: (conditionsJson: string) => boolean;
+  held: () => string[];
   /** Whether the loop runs: a wake asked for otherwise is dropped. */
   running: () => boolean;
   /** Before each wake's transaction (the clock watch). */
@@ -102,6 +103,7 @@ export class Producer {
       owner,
       leaseUntil: now + LEASE_MS,
       holds: this.#deps.holds,
+      held: this.#deps.held,
     });
     for (const { triggerId, taskId, error } of fired.broken) {
       const message = `trigger ${triggerId} of task ${taskId} cannot be scheduled and was disabled: ${error.message}`;

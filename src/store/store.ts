@@ -159,6 +159,8 @@ export interface ClaimParams {
   leaseUntil: number;
   /** Whether a run whose task has these conditions (as stored) may start on this node: the device watch's answer. */
   holds: (conditionsJson: string) => boolean;
+  /** Condition sets known not to hold here on the current reading: a store may leave their runs out unread. */
+  held: () => string[];
 }
 
 /** Tasks and what makes their runs: the public API's writes and reads of tasks. */

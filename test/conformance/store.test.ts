@@ -39,7 +39,7 @@ function cycleOnce(store: Store, owner: Owner, now: number, limit: number) {
     completions: [],
     plan: (state) => planFires(state, now, () => 0),
     triggerLimit: 100,
-    claim: { limit, handlers: ['work'], owner, leaseUntil: now + 15_000, holds: () => true },
+    claim: { limit, handlers: ['work'], owner, leaseUntil: now + 15_000, holds: () => true, held: () => [] },
   });
 }
 

@@ -196,7 +196,7 @@ test("conditionLost: 'abort' aborts the attempt, records it interrupted, and run
     name: 'upload',
     conditions: { network: 'up' },
     conditionLost: 'abort',
-    retryPolicy: { maxRetries: 0 },
+    retryPolicy: { maxRetries: 0, delay: 0 },
     triggers: [new OneTimeTrigger({ delay: 0 })],
   });
   await scheduler.start();

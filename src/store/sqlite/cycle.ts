@@ -44,12 +44,18 @@ export function fireDue(
  * already runs (no overlap) or while its conditions do not hold here; the walk
  * stops as soon as enough runs are chosen.
  */
-export function claim(q: Statements, { now, limit, handlers, owner, leaseUntil, holds }: ClaimParams): ClaimedRun[] {
+export function claim(
+  q: Statements,
+  { now, limit, handlers, owner, leaseUntil, holds, held }: ClaimParams,
+): ClaimedRun[] {
   const running = new Set(q.runningTaskIds.all());
   const allowed = new Set(handlers);
   const seen = new Set<number>();
   const ready: ReadyRow[] = [];
-  for (const row of q.readyInOrder.iterate(now)) {
+  const known = held();
+  const rows =
+    known.length === 0 ? q.readyInOrder.iterate(now) : q.readyInOrderExcept.iterate(now, JSON.stringify(known));
+  for (const row of rows) {
     if (seen.has(row.taskId)) continue;
     seen.add(row.taskId);
     // A module task needs no registration: any scheduler can load its file.
