@@ -142,7 +142,8 @@ export class DeviceWatch {
     ]);
     this.#state = { readings: nullsFor(readings), named };
     this.#sampledAt = clock.now();
-    this.#answers.clear();
+    // The sets seen so far, answered again on the new reading (a few distinct sets serve many tasks).
+    for (const json of this.#answers.keys()) this.#answers.set(json, this.unmet(json).length === 0);
     let freed = false;
     for (const json of this.#held) {
       if (this.unmet(json).length > 0) continue;
