@@ -62,10 +62,12 @@ export class DeviceWatch {
   #sampledAt = Number.NEGATIVE_INFINITY;
   /** Parsed conditions, by their stored JSON: a few distinct sets serve many tasks. */
   readonly #parsed = new Map<string, Conditions>();
-  /** The answer for each condition set on the current reading: the claim asks once per held row. */
+  /**
+   * Each condition set seen so far (from the claim's rows) and whether it holds on
+   * the current reading: answered again at every reading, so that one that starts to
+   * hold wakes the producer, and the claim asks once per set, not per row.
+   */
   readonly #answers = new Map<string, boolean>();
-  /** Condition sets that held a run at the last look. */
-  readonly #held = new Set<string>();
   readonly #unreadableReported = new Set<string>();
   readonly #undefinedReported = new Map<string, number>();
   #timer: TimerHandle | undefined;
@@ -101,15 +103,9 @@ export class DeviceWatch {
     const unmet = this.unmet(conditionsJson);
     if (this.#answers.size >= PARSED_CACHE_LIMIT) this.#answers.clear();
     this.#answers.set(conditionsJson, unmet.length === 0);
-    if (unmet.length === 0) {
-      this.#held.delete(conditionsJson);
-      return true;
-    }
-    if (!this.#held.has(conditionsJson)) {
-      this.#held.add(conditionsJson);
-      this.#report(unmet);
-      if (this.#timerDelay > FAST_SAMPLE_MS) this.#arm();
-    }
+    if (unmet.length === 0) return true;
+    this.#report(unmet);
+    if (this.#timerDelay > FAST_SAMPLE_MS) this.#arm();
     return false;
   }
 
@@ -142,13 +138,12 @@ export class DeviceWatch {
     ]);
     this.#state = { readings: nullsFor(readings), named };
     this.#sampledAt = clock.now();
-    // The sets seen so far, answered again on the new reading (a few distinct sets serve many tasks).
-    for (const json of this.#answers.keys()) this.#answers.set(json, this.unmet(json).length === 0);
     let freed = false;
-    for (const json of this.#held) {
-      if (this.unmet(json).length > 0) continue;
-      this.#held.delete(json);
-      freed = true;
+    for (const [json, held] of this.#answers) {
+      const unmet = this.unmet(json);
+      this.#answers.set(json, unmet.length === 0);
+      if (unmet.length === 0) freed ||= !held;
+      else this.#report(unmet);
     }
     if (freed) this.#deps.wake();
     for (const { attempt } of this.#deps.inFlight.values()) {
@@ -169,7 +164,8 @@ export class DeviceWatch {
     const watching = [...inFlight.values()].some(
       ({ attempt }) => attempt.claim.task.conditionLost === 'abort' && attempt.claim.task.conditionsJson !== null,
     );
-    this.#timerDelay = this.#held.size > 0 || watching ? FAST_SAMPLE_MS : SAMPLE_MS;
+    const waiting = [...this.#answers.values()].some((holds) => !holds);
+    this.#timerDelay = waiting || watching ? FAST_SAMPLE_MS : SAMPLE_MS;
     this.#timer = clock.setTimeout(() => {
       this.#timer = undefined;
       void this.sample().finally(() => this.#arm());
