@@ -151,28 +151,13 @@ const CLAIM = `
   FROM started s JOIN chosen c ON c.run_id = s.run_id
   ORDER BY c.priority DESC, c.due_at, c.task_id, c.run_id`;
 
-/**
- * The distinct conditions tasks have: the claim takes only runs whose conditions
- * the device watch says hold here. A loose index scan over tasks_conditions, one
- * lookup per distinct set, so it costs nothing without conditions and little with
- * many tasks sharing a few sets.
- */
-const CONDITION_SETS = `
-  WITH RECURSIVE sets AS (
-    (SELECT conditions FROM background_tasks.tasks WHERE conditions IS NOT NULL ORDER BY conditions LIMIT 1)
-    UNION ALL
-    SELECT (SELECT t.conditions FROM background_tasks.tasks t WHERE t.conditions > sets.conditions
-            ORDER BY t.conditions LIMIT 1)
-    FROM sets WHERE sets.conditions IS NOT NULL
-  )
-  SELECT conditions FROM sets WHERE conditions IS NOT NULL`;
-
+/** Claims; `conditionSets` are the distinct conditions tasks have (from `look`): only those that hold here are taken. */
 export async function claim(
   client: Queryable,
   { now, limit, handlers, owner, leaseUntil, holds }: ClaimParams,
+  conditionSets: string[],
 ): Promise<ClaimedRun[]> {
-  const sets = await query<{ conditions: string }>(client, CONDITION_SETS, [], 'bt_condition_sets');
-  const holding = sets.map((row) => row.conditions).filter(holds);
+  const holding = conditionSets.filter(holds);
   const rows = await query<ClaimRow>(
     client,
     CLAIM,
@@ -270,27 +255,46 @@ export async function complete(client: Queryable, completions: CompleteRunParams
   return completions.map((c) => recorded.has(c.runId));
 }
 
-/** Whether a wake has anything to write, and when the next thing comes due: read without a transaction. */
+/**
+ * Whether a wake has anything to write, when the next thing comes due, and the
+ * distinct conditions tasks have (the claim takes only runs whose conditions the
+ * device watch says hold here): read without a transaction. The condition sets come
+ * by a loose index scan over tasks_conditions, one lookup per distinct set: nothing
+ * without conditions, little with many tasks sharing a few sets, and no round trip
+ * of their own.
+ */
 const LOOK = `
   SELECT EXISTS (SELECT 1 FROM background_tasks.triggers WHERE next_fire_at <= $1) AS "triggerDue",
          EXISTS (SELECT 1 FROM background_tasks.runs WHERE state = 'waiting' AND due_at <= $1) AS "runReady",
          (SELECT min(due_at) FROM background_tasks.runs WHERE state = 'waiting' AND due_at > $1) AS run,
-         (SELECT min(next_fire_at) FROM background_tasks.triggers WHERE next_fire_at IS NOT NULL) AS "trigger"`;
+         (SELECT min(next_fire_at) FROM background_tasks.triggers WHERE next_fire_at IS NOT NULL) AS "trigger",
+         ARRAY(
+           WITH RECURSIVE sets AS (
+             (SELECT conditions FROM background_tasks.tasks WHERE conditions IS NOT NULL ORDER BY conditions LIMIT 1)
+             UNION ALL
+             SELECT (SELECT t.conditions FROM background_tasks.tasks t WHERE t.conditions > sets.conditions
+                     ORDER BY t.conditions LIMIT 1)
+             FROM sets WHERE sets.conditions IS NOT NULL
+           )
+           SELECT conditions FROM sets WHERE conditions IS NOT NULL
+         ) AS "conditionSets"`;
 
 export async function look(
   client: Queryable,
   now: number,
-): Promise<{ triggerDue: boolean; runReady: boolean; nextWakeAt: number | null }> {
-  const [row] = await query<{ triggerDue: boolean; runReady: boolean; run: number | null; trigger: number | null }>(
-    client,
-    LOOK,
-    [now],
-    'bt_look',
-  );
+): Promise<{ triggerDue: boolean; runReady: boolean; nextWakeAt: number | null; conditionSets: string[] }> {
+  const [row] = await query<{
+    triggerDue: boolean;
+    runReady: boolean;
+    run: number | null;
+    trigger: number | null;
+    conditionSets: string[];
+  }>(client, LOOK, [now], 'bt_look');
   const times = [row!.run, row!.trigger].filter((t): t is number => t !== null);
   return {
     triggerDue: row!.triggerDue,
     runReady: row!.runReady,
     nextWakeAt: times.length === 0 ? null : Math.min(...times),
+    conditionSets: row!.conditionSets,
   };
 }

@@ -25,7 +25,7 @@ export async function wake(params: CycleParams, { read, transaction, selfId }: W
     const completed = await complete(client, completions);
     seen ??= await look(client, now);
     const fired = seen.triggerDue ? await fireDue(client, now, params.plan, params.triggerLimit) : noFires();
-    const claims = wanted !== null && wantClaims ? await claim(client, { ...wanted, now }) : [];
+    const claims = wanted !== null && wantClaims ? await claim(client, { ...wanted, now }, seen.conditionSets) : [];
     // Claims take runs already due, so only firing (which moves triggers on) changes the next wake.
     if (seen.triggerDue) seen = await look(client, now);
     // Runs made or put back that this node did not take: the others are told at commit.
