@@ -73,7 +73,12 @@ test('a database file deleted under a running scheduler is noticed: DATABASE_GON
 // override file modes (setpriv drops them): the modes then hold for it, and it can
 // still read the checkout wherever that lives (a child run as another user cannot
 // enter a checkout kept in a private folder).
-const DROP_OVERRIDES = ['--bounding-set', '-dac_override,-dac_read_search', '--inh-caps', '-dac_override,-dac_read_search'];
+const DROP_OVERRIDES = [
+  '--bounding-set',
+  '-dac_override,-dac_read_search',
+  '--inh-caps',
+  '-dac_override,-dac_read_search',
+];
 
 function asUnprivileged(): { command: string; prefix: string[] } | string {
   if (process.getuid?.() !== 0) return { command: process.execPath, prefix: [] };

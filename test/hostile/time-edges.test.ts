@@ -22,20 +22,24 @@ test.each([
     Date.UTC(2026, 9, 31, 6),
     ['2026-10-31T06:30:00.000Z', '2026-11-01T07:30:00.000Z', '2026-11-02T07:30:00.000Z'],
   ],
-])('a 02:30 daily job in New York runs once a day across %s', async (_, start, expected) => {
-  const clock = new FakeClock(start);
-  const { scheduler } = createHarness({ clock });
-  const ranAt: string[] = [];
-  scheduler.register('daily', () => void ranAt.push(new Date(clock.now()).toISOString()));
-  await scheduler.addTask({
-    name: 'daily',
-    triggers: [new PeriodicTrigger({ cron: '30 2 * * *', timezone: 'America/New_York' })],
-  });
-  await scheduler.start();
-  // Each simulated hour is hundreds of wakes and heartbeats: on PostgreSQL, round trips.
-  await runFor(50, clock);
-  expect(ranAt).toEqual(expected);
-}, 120_000);
+])(
+  'a 02:30 daily job in New York runs once a day across %s',
+  async (_, start, expected) => {
+    const clock = new FakeClock(start);
+    const { scheduler } = createHarness({ clock });
+    const ranAt: string[] = [];
+    scheduler.register('daily', () => void ranAt.push(new Date(clock.now()).toISOString()));
+    await scheduler.addTask({
+      name: 'daily',
+      triggers: [new PeriodicTrigger({ cron: '30 2 * * *', timezone: 'America/New_York' })],
+    });
+    await scheduler.start();
+    // Each simulated hour is hundreds of wakes and heartbeats: on PostgreSQL, round trips.
+    await runFor(50, clock);
+    expect(ranAt).toEqual(expected);
+  },
+  120_000,
+);
 
 test('29 February: a leap-day job runs on the next leap day', async () => {
   const clock = new FakeClock(Date.UTC(2028, 1, 28, 20));

@@ -31,33 +31,36 @@ afterAll(() => {
   if (summaries.length > 0) console.log(summaries.join('\n'));
 });
 
-describe.skipIf(unavailable !== null)(`power cuts on PostgreSQL${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
-  test.each(['full', 'normal'] as const)(
-    'a scheduler on a server under power cuts, durability %s',
-    async (durability) => {
-      const server = await PostgresOnLayer.create(tempDir(), 20_000 + Math.floor(Math.random() * 20_000));
-      try {
-        const report = await underPowerCuts(
-          {
-            fs: server.fs,
-            database: server.url,
-            armed: ARMED,
-            powerOff: () => server.powerOff(),
-            powerOn: () => server.start(),
-            kept: () => keptPostgres(server.client(), () => server.check()),
-          },
-          durability,
-          CUTS,
-        );
-        summaries.push(`PostgreSQL ${report.summary}`);
-        expect(report.integrityFailures, server.serverLog().slice(-3000)).toBe(0);
-        expect(report.tasks).toBeGreaterThan(0);
-        expect(report.executions).toBeGreaterThan(0);
-        expect(report.problems).toEqual([]);
-      } finally {
-        await server.destroy();
-      }
-    },
-    600_000,
-  );
-});
+describe.skipIf(unavailable !== null)(
+  `power cuts on PostgreSQL${unavailable ? ` (skipped: ${unavailable})` : ''}`,
+  () => {
+    test.each(['full', 'normal'] as const)(
+      'a scheduler on a server under power cuts, durability %s',
+      async (durability) => {
+        const server = await PostgresOnLayer.create(tempDir(), 20_000 + Math.floor(Math.random() * 20_000));
+        try {
+          const report = await underPowerCuts(
+            {
+              fs: server.fs,
+              database: server.url,
+              armed: ARMED,
+              powerOff: () => server.powerOff(),
+              powerOn: () => server.start(),
+              kept: () => keptPostgres(server.client(), () => server.check()),
+            },
+            durability,
+            CUTS,
+          );
+          summaries.push(`PostgreSQL ${report.summary}`);
+          expect(report.integrityFailures, server.serverLog().slice(-3000)).toBe(0);
+          expect(report.tasks).toBeGreaterThan(0);
+          expect(report.executions).toBeGreaterThan(0);
+          expect(report.problems).toEqual([]);
+        } finally {
+          await server.destroy();
+        }
+      },
+      600_000,
+    );
+  },
+);

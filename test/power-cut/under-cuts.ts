@@ -18,7 +18,9 @@ const KEEP_LAST = 5; // the child's history policy
 const schedulerChild = fileURLToPath(new URL('../fixtures/power-cut/scheduler-child.mjs', import.meta.url));
 const loaded = performance.now();
 const trace = (line: string) =>
-  void (process.env.BT_POWER_CUT_TRACE && console.error(`${((performance.now() - loaded) / 1000).toFixed(2)} s ${line}`));
+  void (
+    process.env.BT_POWER_CUT_TRACE && console.error(`${((performance.now() - loaded) / 1000).toFixed(2)} s ${line}`)
+  );
 
 /** A point in the store's life where the power going hurts most: the (0..upTo)th `op` on a path matching `match`. */
 export interface ArmedPoint {
@@ -100,7 +102,11 @@ export function run(args: string[]) {
   return { lines, until, kill, stderr: () => stderr };
 }
 
-export async function underPowerCuts(machine: Machine, durability: 'full' | 'normal', cuts: number): Promise<CutsReport> {
+export async function underPowerCuts(
+  machine: Machine,
+  durability: 'full' | 'normal',
+  cuts: number,
+): Promise<CutsReport> {
   const { fs } = machine;
   const keys = new Map<string, number>(); // acknowledged task key → id
   const taskIds = new Map<number, string>();
