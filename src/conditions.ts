@@ -67,7 +67,7 @@ export function heldRuns(
   const held: HeldRuns[] = [];
   const undefinedNames = new Set<string>();
   for (const { conditionsJson, runs } of groups) {
-    const conditions = JSON.parse(conditionsJson) as Conditions;
+    const conditions = parseStoredConditions(conditionsJson);
     const unmet = devices.map(({ scheduler, device }) => ({ scheduler, unmet: unmetConditions(conditions, device) }));
     if (unmet.some((u) => u.unmet.length === 0)) continue;
     held.push({ conditions, runs, unmet });
@@ -145,6 +145,21 @@ export function validateConditions(value: unknown, field = 'conditions'): Condit
     if (names.length > 0) out.require = [...new Set(names)].sort();
   }
   return Object.keys(out).length === 0 ? null : out;
+}
+
+/** The name a stored set that cannot be read is held by: no node defines it, so its runs wait and say why. */
+export const UNREADABLE_CONDITIONS = 'unreadable tasks.conditions';
+
+/**
+ * Conditions as stored (`tasks.conditions`). Text that is not a valid set (a hand
+ * edit in SQL) holds its runs everywhere rather than failing every wake.
+ */
+export function parseStoredConditions(json: string): Conditions {
+  try {
+    return validateConditions(JSON.parse(json)) ?? {};
+  } catch {
+    return { require: [UNREADABLE_CONDITIONS] };
+  }
 }
 
 export function conditionName(value: unknown, field: string): string {

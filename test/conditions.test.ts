@@ -1,10 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
-import { PeriodicTrigger, Scheduler } from '../src/index.js';
+import Database from 'better-sqlite3';
+import { OneTimeTrigger, PeriodicTrigger, Scheduler } from '../src/index.js';
 import { FakeClock, nextEvent } from '../src/testing.js';
-import { silentLogger } from './helpers/setup.js';
-import { describeUnmet, heldRuns, unmetConditions, validateConditions, type DeviceState } from '../src/conditions.js';
+import { silentLogger, tempDbPath } from './helpers/setup.js';
+import {
+  UNREADABLE_CONDITIONS,
+  describeUnmet,
+  heldRuns,
+  unmetConditions,
+  validateConditions,
+  type DeviceState,
+} from '../src/conditions.js';
 
 // The pure rule of device conditions: what holds on a node's reading.
 
@@ -108,6 +116,33 @@ test("the README's device-conditions example runs as shown: held without a vpn, 
     const downloaded = nextEvent(scheduler, 'execution:succeeded', (e) => e.taskId === tasks[0]!.id);
     await clock.advance(1000);
     expect((await downloaded).result).toBe('downloaded');
+  } finally {
+    await scheduler.close();
+  }
+});
+
+test('conditions edited by hand into something unreadable hold their runs and say why; the rest runs on', async () => {
+  const path = tempDbPath();
+  const scheduler = new Scheduler({ database: path, logger: silentLogger, deviceState: () => ({}) });
+  try {
+    scheduler.register('job', () => 'ran');
+    const edited = await scheduler.addTask({ name: 'edited', handler: 'job', conditions: { maxLoad: 1 } });
+    const other = await scheduler.addTask({
+      name: 'other',
+      handler: 'job',
+      triggers: [new OneTimeTrigger({ delay: 0 })],
+    });
+    const raw = new Database(path);
+    raw.prepare('UPDATE tasks SET conditions = ? WHERE id = ?').run('{"maxLoad": "high"', edited.id);
+    raw.close();
+    await scheduler.runNow(edited.id);
+    const ran = nextEvent(scheduler, 'execution:succeeded', (e) => e.taskId === other.id);
+    await scheduler.start();
+    await ran;
+    expect(await scheduler.executions({ taskId: edited.id })).toEqual([]);
+    const explained = await scheduler.explain(edited.id);
+    expect(explained.state).toBe('held');
+    expect(explained.reasons.join('\n')).toContain(`condition "${UNREADABLE_CONDITIONS}" is not defined here`);
   } finally {
     await scheduler.close();
   }

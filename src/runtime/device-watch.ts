@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../clock.js';
 import {
   describeUnmet,
+  parseStoredConditions,
   unmetConditions,
   type Conditions,
   type DeviceReadings,
@@ -198,7 +199,7 @@ export class DeviceWatch {
     let conditions = this.#parsed.get(json);
     if (conditions === undefined) {
       if (this.#parsed.size >= PARSED_CACHE_LIMIT) this.#parsed.clear();
-      conditions = JSON.parse(json) as Conditions;
+      conditions = parseStoredConditions(json);
       this.#parsed.set(json, conditions);
       this.#reportUnreadable(conditions);
     }

@@ -1,4 +1,4 @@
-import type { Conditions } from '../conditions.js';
+import { parseStoredConditions } from '../conditions.js';
 import type { Execution, RunReason } from '../execution.js';
 import { parseJson } from '../json.js';
 import type { NormalizedRetryPolicy } from '../retry-policy.js';
@@ -81,7 +81,7 @@ export function toTask(row: TaskRow, triggerRows: TriggerRow[]): Task {
     timeout: row.timeoutMs,
     retryPolicy: retryPolicyOf(row),
     paused: row.paused,
-    conditions: row.conditions === null ? null : (JSON.parse(row.conditions) as Conditions),
+    conditions: row.conditions === null ? null : parseStoredConditions(row.conditions),
     conditionLost: row.conditionLost,
     triggers: triggerRows.map((t): TriggerInfo => ({
       ...specOf(t),
