@@ -104,13 +104,13 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     const maxRunningTasks = integerIn(options.maxRunningTasks ?? 4, 'maxRunningTasks', 1, MAX_RUNNING_LIMIT);
     this.#logger = options.logger ?? pino({ name: 'background-tasks', level: 'warn' });
     const history = normalizeHistoryPolicy(options.history);
+    if (options.deviceState !== undefined && typeof options.deviceState !== 'function') {
+      throw new ValidationError('deviceState', `must be a function, got ${describe(options.deviceState)}`);
+    }
     this.#store = openStore(options);
     this.#clock = options.clock ?? this.#store.agreedClock ?? systemClock;
     this.#maxRunningTasks = maxRunningTasks;
     this.#adds = new Batcher((tasks) => this.#store.addTasks({ tasks, now: this.#clock.now() }));
-    if (options.deviceState !== undefined && typeof options.deviceState !== 'function') {
-      throw new ValidationError('deviceState', `must be a function, got ${describe(options.deviceState)}`);
-    }
     this.#loop = new Loop({
       store: this.#store,
       clock: this.#clock,
