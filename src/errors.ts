@@ -78,6 +78,52 @@ export class TaskCancelledError extends BackgroundTasksError {
 }
 
 /**
+ * Thrown by a handler: the run fails at once, for good, whatever retries its
+ * policy has left (SPEC rule 18). A configuration error that retrying cannot fix.
+ */
+export class PermanentError extends BackgroundTasksError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('PERMANENT_FAILURE', message, options);
+  }
+}
+
+/**
+ * Thrown by a handler: not now, in `retryAfterMs`. The attempt is recorded
+ * `snoozed`, and the run goes again after that long with the same attempt number,
+ * using no retry (SPEC rule 18): an upstream that answered 429 or 503 with
+ * Retry-After.
+ */
+export class RetryAfterError extends BackgroundTasksError {
+  readonly retryAfterMs: number;
+
+  constructor(retryAfterMs: number, message?: string, options?: ErrorOptions) {
+    if (!Number.isInteger(retryAfterMs) || retryAfterMs < 0 || retryAfterMs > 2 ** 31 - 1) {
+      throw new ValidationError('retryAfterMs', `must be an integer between 0 and ${2 ** 31 - 1}, got ${retryAfterMs}`);
+    }
+    super('RETRY_AFTER', message ?? `retry after ${retryAfterMs} ms`, options);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/**
+ * What a handler's error asks of its run, by its code (so an error class from
+ * another copy of the package, or from a module task's worker thread, counts too).
+ */
+export function errorClassOf(error: Error): { permanent: true } | { retryAfterMs: number } | null {
+  const { code, retryAfterMs } = error as { code?: unknown; retryAfterMs?: unknown };
+  if (code === 'PERMANENT_FAILURE') return { permanent: true };
+  if (
+    code === 'RETRY_AFTER' &&
+    typeof retryAfterMs === 'number' &&
+    Number.isInteger(retryAfterMs) &&
+    retryAfterMs >= 0 &&
+    retryAfterMs <= 2 ** 31 - 1
+  )
+    return { retryAfterMs };
+  return null;
+}
+
+/**
  * Reason given to `ctx.signal` when a task's `conditions` stop holding and it asked
  * for `conditionLost: 'abort'`: the attempt is recorded `interrupted`, and the run
  * goes again, with the same attempt number, once they hold.

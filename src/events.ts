@@ -26,7 +26,8 @@ export interface ExecutionEvent {
 /**
  * What a scheduler emits. Every attempt emits `execution:started`, then exactly
  * one of succeeded, retrying (failed, another attempt scheduled), failed (final),
- * interrupted or cancelled, then `execution:finished` with the same payload.
+ * interrupted, cancelled or snoozed (RetryAfterError: the run goes again later,
+ * same attempt), then `execution:finished` with the same payload.
  */
 export interface SchedulerEventMap {
   'task:added': [task: Task];
@@ -38,6 +39,7 @@ export interface SchedulerEventMap {
   'execution:failed': [event: ExecutionEvent];
   'execution:interrupted': [event: ExecutionEvent];
   'execution:cancelled': [event: ExecutionEvent];
+  'execution:snoozed': [event: ExecutionEvent];
   'execution:finished': [event: ExecutionEvent];
   /** A database or trigger problem the loop survived. */
   'scheduler:error': [error: Error];

@@ -44,6 +44,8 @@ export {
   BackgroundTasksError,
   ConditionLostError,
   DatabaseError,
+  PermanentError,
+  RetryAfterError,
   SchedulerClosedError,
   SchedulerStoppingError,
   RunNotFoundError,

@@ -1,7 +1,7 @@
 // The value lists the scheduler stores and accepts, each defined once: the types,
 // the drizzle column enums, the validators and the CLI's choices derive from these.
 
-export const EXECUTION_STATUSES = ['running', 'succeeded', 'failed', 'interrupted', 'cancelled'] as const;
+export const EXECUTION_STATUSES = ['running', 'succeeded', 'failed', 'interrupted', 'cancelled', 'snoozed'] as const;
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
 
 /** What made a run: a trigger kind, or `manual` for `runNow`. Retries keep the reason of their run. */

@@ -1,5 +1,6 @@
 import type { DeviceState } from '../src/conditions.js';
 import { describe, expect, test } from 'vitest';
+import { PermanentError, RetryAfterError } from '../src/index.js';
 import { explain, type ExplainInput } from '../src/explain.js';
 import { decide, MAX_INTERRUPTIONS_IN_A_ROW, type Outcome } from '../src/runtime/outcome.js';
 import type { RunInfo } from '../src/store/store.js';
@@ -40,6 +41,44 @@ describe('decide: what the end of an attempt makes of its run', () => {
         error: 'boom',
         next: { kind: 'done' },
         retryAt: null,
+      },
+    ],
+    [
+      'a PermanentError is final with retries left',
+      { attempt: 1, interruptions: 0, retries: true },
+      { status: 'failed', error: new PermanentError('revoked') },
+      { status: 'failed', error: 'PermanentError: revoked [PERMANENT_FAILURE]', next: { kind: 'done' }, retryAt: null },
+    ],
+    [
+      'a RetryAfterError snoozes: the same attempt later, no retry used, interruptions reset',
+      { attempt: 2, interruptions: 3, retries: false },
+      { status: 'failed', error: new RetryAfterError(30_000, '429') },
+      {
+        status: 'snoozed',
+        error: 'RetryAfterError: 429 [RETRY_AFTER]',
+        next: { kind: 'again', dueAt: NOW + 30_000, attempt: 2, interruptions: 0 },
+        retryAt: NOW + 30_000,
+      },
+    ],
+    [
+      'an error from elsewhere with the code counts too (a worker thread, another copy of the package)',
+      { attempt: 1, interruptions: 0, retries: true },
+      { status: 'failed', error: Object.assign(new Error('later'), { code: 'RETRY_AFTER', retryAfterMs: 5 }) },
+      { status: 'snoozed', next: { kind: 'again', dueAt: NOW + 5, attempt: 1, interruptions: 0 } },
+    ],
+    [
+      'a RETRY_AFTER code without a usable delay is an ordinary failure',
+      { attempt: 1, interruptions: 0, retries: false },
+      { status: 'failed', error: Object.assign(new Error('later'), { code: 'RETRY_AFTER', retryAfterMs: -5 }) },
+      { status: 'failed', next: { kind: 'done' } },
+    ],
+    [
+      'a condition lost does not count as an interruption in a row',
+      { attempt: 1, interruptions: MAX_INTERRUPTIONS_IN_A_ROW - 1, retries: false },
+      { status: 'interrupted', error: boom, blameless: true },
+      {
+        status: 'interrupted',
+        next: { kind: 'again', dueAt: NOW, attempt: 1, interruptions: MAX_INTERRUPTIONS_IN_A_ROW - 1 },
       },
     ],
     [

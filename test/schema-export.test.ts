@@ -26,7 +26,7 @@ test('background-tasks/schema gives typed drizzle queries over the history', asy
     .orderBy(desc(executions.id))
     .all();
   // Typed: status is the union of statuses, error a string or null.
-  const status: 'running' | 'succeeded' | 'failed' | 'interrupted' | 'cancelled' = rows[0]!.status;
+  const status: 'running' | 'succeeded' | 'failed' | 'interrupted' | 'cancelled' | 'snoozed' = rows[0]!.status;
   expect(status).toBe('failed');
   expect(rows).toMatchObject([{ taskName: 'flaky', error: expect.stringContaining('no network') }]);
   expect(db.select().from(tasks).all()).toEqual([]); // a spent one-time task is gone; its history stays

@@ -62,6 +62,8 @@ export interface StatsRow {
   /** Failures that were retried. */
   retried: number;
   interrupted: number;
+  /** Attempts that asked to go again later (RetryAfterError), using no retry. */
+  snoozed: number;
   p50ms: number | null;
   p95ms: number | null;
 }

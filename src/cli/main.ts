@@ -312,6 +312,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
             failed: count('failed', true),
             retried: count('failed', false),
             interrupted: count('interrupted'),
+            snoozed: count('snoozed'),
             p50ms: percentile(durations, 50),
             p95ms: percentile(durations, 95),
           };

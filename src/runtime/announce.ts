@@ -7,7 +7,7 @@ export type Emit = <K extends keyof SchedulerEventMap>(event: K, ...args: Schedu
 
 /**
  * Tells listeners and the log how a recorded attempt ended: successes at debug,
- * retries and interruptions at warn, final failures at error.
+ * snoozes at info, retries and interruptions at warn, final failures at error.
  */
 export function announce(
   emit: Emit,
@@ -33,6 +33,9 @@ export function announce(
   } else if (decision.status === 'failed') {
     logger().error({ err: error }, 'execution failed');
     emit('execution:failed', event);
+  } else if (decision.status === 'snoozed') {
+    logger().info({ nextAttemptAt: decision.retryAt }, `execution snoozed: ${decision.error ?? 'retry after'}`);
+    emit('execution:snoozed', event);
   } else if (decision.status === 'interrupted') {
     logger().warn({ err: error }, 'execution interrupted; it runs again at the next start');
     emit('execution:interrupted', event);

@@ -1,3 +1,4 @@
+import { errorClassOf } from '../errors.js';
 import { nextRetryAt, type NormalizedRetryPolicy } from '../retry-policy.js';
 import type { RunNext } from '../store/store.js';
 
@@ -17,10 +18,10 @@ export type Outcome =
 export const MAX_INTERRUPTIONS_IN_A_ROW = 5;
 
 export interface Decision {
-  status: 'succeeded' | 'failed' | 'interrupted' | 'cancelled';
+  status: 'succeeded' | 'failed' | 'interrupted' | 'cancelled' | 'snoozed';
   error: string | null;
   next: RunNext;
-  /** Set when a failure will be retried. */
+  /** Set when a failure will be retried, or a snoozed run goes again. */
   retryAt: number | null;
 }
 
@@ -49,8 +50,16 @@ export function decide(run: AttemptState, outcome: Outcome, now: number): Decisi
       return { status: 'interrupted', error: describeError(outcome.error), next, retryAt: null };
     }
     case 'failed': {
-      const retryAt = nextRetryAt(run.retryPolicy, run.attempt, now);
       const error = describeError(outcome.error);
+      const asked = errorClassOf(outcome.error);
+      // PermanentError: no retry helps. RetryAfterError: not a failure, a "later", using no retry.
+      if (asked !== null && 'permanent' in asked) return { status: 'failed', error, next: done, retryAt: null };
+      if (asked !== null) {
+        const dueAt = now + asked.retryAfterMs;
+        const next = { kind: 'again', dueAt, attempt: run.attempt, interruptions: 0 } as const;
+        return { status: 'snoozed', error, next, retryAt: dueAt };
+      }
+      const retryAt = nextRetryAt(run.retryPolicy, run.attempt, now);
       if (retryAt === null) return { status: 'failed', error, next: done, retryAt };
       return {
         status: 'failed',

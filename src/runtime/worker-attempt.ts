@@ -10,7 +10,7 @@ import { WORKER_ENTRY as ENTRY } from './worker-entry-url.js';
 type FromWorker =
   | { type: 'log'; level: string; args: unknown[] }
   | { type: 'done'; resultJson: string | null; heapBytes: number }
-  | { type: 'failed'; error: { name: string; message: string; code?: unknown }; heapBytes: number };
+  | { type: 'failed'; error: { name: string; message: string; code?: unknown; retryAfterMs?: unknown }; heapBytes: number };
 
 /**
  * One attempt of a module task, in its own worker thread: its own heap (capped by
@@ -67,6 +67,7 @@ export function startWorkerAttempt(claim: ClaimedRun, logger: () => Logger, cloc
     const error = Object.assign(new Error(message.error.message), {
       name: message.error.name,
       code: message.error.code,
+      retryAfterMs: message.error.retryAfterMs,
     });
     end(failure(error, abortReason));
   });

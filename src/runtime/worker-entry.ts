@@ -48,7 +48,13 @@ try {
 } catch (thrown) {
   const error =
     thrown instanceof Error
-      ? { name: thrown.name, message: thrown.message, code: (thrown as { code?: unknown }).code }
+      ? {
+          name: thrown.name,
+          message: thrown.message,
+          code: (thrown as { code?: unknown }).code,
+          // RetryAfterError's delay crosses the thread with its code (errorClassOf reads both).
+          retryAfterMs: (thrown as { retryAfterMs?: unknown }).retryAfterMs,
+        }
       : { name: 'Error', message: typeof thrown === 'string' ? thrown : String(JSON.stringify(thrown) ?? thrown) };
   port.postMessage({ type: 'failed', error, heapBytes: getHeapStatistics().used_heap_size });
 }

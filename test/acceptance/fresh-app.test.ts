@@ -75,7 +75,7 @@ const succeeded = db
   .where(and(eq(executions.taskId, task.id), eq(executions.status, 'succeeded')))
   .orderBy(desc(executions.id))
   .all();
-const status: 'running' | 'succeeded' | 'failed' | 'interrupted' | 'cancelled' | undefined = succeeded[0]?.status;
+const status: 'running' | 'succeeded' | 'failed' | 'interrupted' | 'cancelled' | 'snoozed' | undefined = succeeded[0]?.status;
 const final: boolean | undefined = succeeded[0]?.final;
 // @ts-expect-error a status the column cannot hold
 db.select().from(executions).where(eq(executions.status, 'done'));
