@@ -32,7 +32,7 @@ export type { Clock, TimerHandle } from './clock.js';
 export type { Durability } from './values.js';
 export { Trigger } from './triggers/trigger.js';
 export { PeriodicTrigger, type PeriodicTriggerOptions } from './triggers/periodic.js';
-export { EventTrigger, type EventTriggerOptions } from './triggers/event.js';
+export { EventTrigger, type EventTriggerOptions, type FireEventOptions } from './triggers/event.js';
 export { OneTimeTrigger, type OneTimeTriggerOptions } from './triggers/one-time.js';
 export type { Misfire, TriggerSpec } from './triggers/spec.js';
 export { MISFIRE_GRACE_MS, DEFAULT_MAX_CATCH_UP } from './triggers/spec.js';

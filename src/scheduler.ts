@@ -24,7 +24,13 @@ import type { Durability } from './values.js';
 import { isPostgresUrl, type PgPool } from './store/postgres/connection.js';
 import type { Store } from './store/store.js';
 import { validateDefinition, type NewTask, type NewTaskWithSchedule, type Task, type TaskDefinition } from './task.js';
-import { MAX_EVENT_NAME_LENGTH } from './triggers/event.js';
+import {
+  DEFAULT_EVENT_KEY_WINDOW_MS,
+  MAX_EVENT_KEY_LENGTH,
+  MAX_EVENT_KEY_WINDOW_MS,
+  MAX_EVENT_NAME_LENGTH,
+  type FireEventOptions,
+} from './triggers/event.js';
 import { initialState } from './triggers/schedule.js';
 import { describe, integerIn, MAX_TIMER_MS, nonEmptyString, oneOf } from './validate.js';
 import { EXECUTION_STATUSES } from './values.js';
@@ -63,6 +69,8 @@ export interface SchedulerOptions {
    * a run waits for a condition.
    */
   deviceState?: DeviceSource;
+  /** How long (ms) `fireEvent`'s `key` is remembered per event. Default 24 h. */
+  eventKeyWindow?: number;
 }
 
 export interface StopOptions {
@@ -92,6 +100,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   readonly #loop: Loop;
   readonly #owner = createOwner();
   readonly #maxRunningTasks: number;
+  readonly #eventKeyWindowMs: number;
   /** Concurrent addTask calls share one transaction. */
   readonly #adds: Batcher<NewTaskWithSchedule, { task: Task; created: boolean }>;
   #closed = false;
@@ -104,6 +113,12 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     const maxRunningTasks = integerIn(options.maxRunningTasks ?? 4, 'maxRunningTasks', 1, MAX_RUNNING_LIMIT);
     this.#logger = options.logger ?? pino({ name: 'background-tasks', level: 'warn' });
     const history = normalizeHistoryPolicy(options.history);
+    this.#eventKeyWindowMs = integerIn(
+      options.eventKeyWindow ?? DEFAULT_EVENT_KEY_WINDOW_MS,
+      'eventKeyWindow',
+      1,
+      MAX_EVENT_KEY_WINDOW_MS,
+    );
     if (options.deviceState !== undefined && typeof options.deviceState !== 'function') {
       throw new ValidationError('deviceState', `must be a function, got ${describe(options.deviceState)}`);
     }
@@ -284,19 +299,31 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
 
   /**
    * Fires an event: every task listening to `name` gets exactly one run, with
-   * `payload`. Stored before the promise resolves. Returns how many runs it made.
+   * `payload` (a debounced trigger's firing joins the run it has waiting). Stored
+   * before the promise resolves. Returns how many runs it made or joined: 0 for a
+   * `key` already fired for `name` within the `eventKeyWindow`.
    */
-  async fireEvent(name: string, payload?: unknown): Promise<number> {
-    return (await this.fireEventRuns(name, payload)).length;
+  async fireEvent(name: string, payload?: unknown, options?: FireEventOptions): Promise<number> {
+    return (await this.fireEventRuns(name, payload, options)).length;
   }
 
-  /** Fires an event as `fireEvent` does, and returns the ids of the runs it made (by task id). */
-  async fireEventRuns(name: string, payload?: unknown): Promise<number[]> {
+  /** Fires an event as `fireEvent` does, and returns the ids of the runs it made or joined. */
+  async fireEventRuns(name: string, payload?: unknown, options: FireEventOptions = {}): Promise<number[]> {
     this.#assertOpen();
     nonEmptyString(name, 'name', MAX_EVENT_NAME_LENGTH);
     const payloadJson = payload === undefined ? null : toJson(payload, 'payload');
-    const runIds = await this.#store.fireEvent({ name, payloadJson, now: await this.#now() });
-    this.#loop.wake();
+    if (options === null || typeof options !== 'object') {
+      throw new ValidationError('options', `must be an object, got ${describe(options)}`);
+    }
+    const key = options.key === undefined ? null : nonEmptyString(options.key, 'key', MAX_EVENT_KEY_LENGTH);
+    const runIds = await this.#store.fireEvent({
+      name,
+      payloadJson,
+      key,
+      keyWindowMs: this.#eventKeyWindowMs,
+      now: await this.#now(),
+    });
+    if (runIds.length > 0) this.#loop.wake();
     return runIds;
   }
 

@@ -50,7 +50,7 @@ export function describeTrigger(trigger: TriggerInfo): string {
     case 'cron':
       return `cron ${trigger.cron}${trigger.timezone === 'UTC' ? '' : ` ${trigger.timezone}`}`;
     case 'event':
-      return `on ${trigger.event}`;
+      return `on ${trigger.event}${trigger.debounce === null ? '' : ` (debounced ${formatDuration(trigger.debounce)})`}`;
     case 'once':
       return trigger.nextFireAt === null ? 'once (fired)' : `once at ${formatTime(trigger.nextFireAt)}`;
   }

@@ -4,7 +4,7 @@ import type { Store } from '../store/store.js';
 import { UsageError, type CliContext } from './context.js';
 import type { SteerJson } from './json.js';
 import { parseDuration } from './format.js';
-import { MAX_EVENT_NAME_LENGTH } from '../triggers/event.js';
+import { MAX_EVENT_KEY_LENGTH, MAX_EVENT_NAME_LENGTH } from '../triggers/event.js';
 import { nonEmptyString } from '../validate.js';
 
 // The commands that change something: each is stored for the running scheduler to
@@ -52,8 +52,10 @@ export function steeringCommands(
     .command('fire')
     .argument('<event>', 'event name')
     .option('--payload <json>', 'the payload, as JSON')
+    .option('--key <key>', "the sender's id for this firing: a key already fired for the event makes no runs")
+    .option('--key-window <duration>', 'how far back a key counts (e.g. 24h, the default)', '24h')
     .description('fire an event: each listening task gets one run')
-    .action(async (event: string, options: { payload?: string }) => {
+    .action(async (event: string, options: { payload?: string; key?: string; keyWindow: string }) => {
       // The same rule as the API's fireEvent: a name, not nothing.
       nonEmptyString(event, 'event', MAX_EVENT_NAME_LENGTH);
       let payload: unknown;
@@ -62,10 +64,17 @@ export function steeringCommands(
       } catch {
         throw new UsageError(`--payload: not valid JSON: ${options.payload}`);
       }
+      const key = options.key === undefined ? null : nonEmptyString(options.key, 'key', MAX_EVENT_KEY_LENGTH);
+      const keyWindowMs = parseDuration(options.keyWindow);
+      if (keyWindowMs === null || keyWindowMs < 1) {
+        throw new UsageError(`--key-window: not a duration (like 30m, 24h, 7d): ${options.keyWindow}`);
+      }
       const store = await open();
       const runIds = await store.fireEvent({
         name: event,
         payloadJson: payload === undefined ? null : toJson(payload, 'payload'),
+        key,
+        keyWindowMs,
         now: clockNow(),
       });
       print({ event, runs: runIds.length, runIds }, () => `fired ${event}: ${runIds.length} run(s) queued`);

@@ -10,7 +10,11 @@ import { WORKER_ENTRY as ENTRY } from './worker-entry-url.js';
 type FromWorker =
   | { type: 'log'; level: string; args: unknown[] }
   | { type: 'done'; resultJson: string | null; heapBytes: number }
-  | { type: 'failed'; error: { name: string; message: string; code?: unknown; retryAfterMs?: unknown }; heapBytes: number };
+  | {
+      type: 'failed';
+      error: { name: string; message: string; code?: unknown; retryAfterMs?: unknown };
+      heapBytes: number;
+    };
 
 /**
  * One attempt of a module task, in its own worker thread: its own heap (capped by

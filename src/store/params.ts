@@ -54,6 +54,9 @@ export interface SetPausedParams {
 export interface FireEventParams {
   name: string;
   payloadJson: string | null;
+  /** With a key: a firing of the same key for `name` within `keyWindowMs` makes no runs. */
+  key: string | null;
+  keyWindowMs: number;
   now: number;
 }
 

@@ -57,7 +57,8 @@ export function specOf(row: TriggerRow): TriggerSpec {
         maxCatchUp: row.maxCatchUp ?? 1,
       };
     case 'event':
-      return { kind: 'event', event: row.eventName ?? '' };
+      // An event trigger's debounce is its delay: the delay_ms column.
+      return { kind: 'event', event: row.eventName ?? '', debounce: row.delayMs };
     case 'once':
       return { kind: 'once', at: row.at, delay: row.delayMs };
   }
@@ -171,7 +172,7 @@ export function newTriggerRow(
     misfire: periodic ? spec.misfire : null,
     maxCatchUp: periodic ? spec.maxCatchUp : null,
     eventName: spec.kind === 'event' ? spec.event : null,
-    delayMs: spec.kind === 'once' ? spec.delay : null,
+    delayMs: spec.kind === 'once' ? spec.delay : spec.kind === 'event' ? spec.debounce : null,
     at: spec.kind === 'once' ? spec.at : null,
     anchorAt: state.anchorAt,
     nextSlotAt: firesNow ? null : state.nextSlotAt,

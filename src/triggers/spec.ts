@@ -7,7 +7,8 @@ export type { Misfire } from '../values.js';
 export type TriggerSpec =
   | { kind: 'interval'; interval: number; jitter: number; misfire: Misfire; maxCatchUp: number }
   | { kind: 'cron'; cron: string; timezone: string; jitter: number; misfire: Misfire; maxCatchUp: number }
-  | { kind: 'event'; event: string }
+  /** `debounce`: firings closer together than this many ms make one run, due that long after the last. */
+  | { kind: 'event'; event: string; debounce: number | null }
   | { kind: 'once'; at: number | null; delay: number | null };
 
 export type PeriodicSpec = Extract<TriggerSpec, { kind: 'interval' | 'cron' }>;

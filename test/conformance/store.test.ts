@@ -170,7 +170,7 @@ test('removing a task while others fire its event, run it now and claim it: no e
       await a.enqueueRun({ taskId: id, now: NOW });
       const [removed] = await Promise.all([
         a.removeTask({ taskId: id, now: NOW }),
-        b.fireEvent({ name: `e${round}`, payloadJson: null, now: NOW }),
+        b.fireEvent({ name: `e${round}`, payloadJson: null, key: null, keyWindowMs: 1, now: NOW }),
         c.enqueueRun({ taskId: id, now: NOW }),
         cycleOnce(b, owners[1]!, NOW, 4),
       ]);

@@ -1,6 +1,7 @@
 import type { TriggerState } from '../../triggers/schedule.js';
 import { RETRY_COLUMNS, TRIGGER_COLUMNS } from '../columns.js';
 import { toRunningRun, triggerState, type RunningRow, type TriggerRow } from '../rows.js';
+import type { FireEventParams } from '../params.js';
 import type { RunningRun } from '../store.js';
 import { query, type Queryable } from './connection.js';
 
@@ -43,26 +44,63 @@ export async function enqueueRun(client: Queryable, taskId: number, now: number)
   return rows.length > 0 ? Number(rows[0]!.id) : null;
 }
 
+/** How many expired event keys a keyed firing deletes: the table stays as small as the window's traffic. */
+const EXPIRED_KEYS_PER_FIRE = 100;
+
 export async function fireEvent(
   client: Queryable,
-  name: string,
-  payloadJson: string | null,
-  now: number,
+  { name, payloadJson, key, keyWindowMs, now }: FireEventParams,
 ): Promise<number[]> {
-  // One run per listening task, even if it listens to the event twice. Each task
-  // is held KEY SHARE, so that a removal at the same moment waits, or is seen.
+  if (key !== null) {
+    await query(
+      client,
+      `DELETE FROM background_tasks.event_keys WHERE ctid = ANY(ARRAY(
+         SELECT ctid FROM background_tasks.event_keys WHERE fired_at <= $1 LIMIT ${EXPIRED_KEYS_PER_FIRE}))`,
+      [now - keyWindowMs],
+    );
+    // The first firing of a key wins its window; a repeat neither fires nor extends it.
+    // Two nodes firing one key at once: the second waits on the first's row, then finds it.
+    const fresh = await query(
+      client,
+      `INSERT INTO background_tasks.event_keys (event_name, key, fired_at) VALUES ($1, $2, $3)
+       ON CONFLICT (event_name, key) DO UPDATE SET fired_at = excluded.fired_at
+         WHERE background_tasks.event_keys.fired_at <= $4
+       RETURNING 1`,
+      [name, key, now, now - keyWindowMs],
+    );
+    if (fresh.length === 0) return [];
+  }
+  // Each listening trigger is locked in a statement of its own, first: two firings
+  // of a debounced event at once then see each other's run (the next statement's
+  // snapshot is taken after the wait), and a removal of the task waits, or is seen.
+  await query(
+    client,
+    `SELECT 1 FROM background_tasks.triggers g JOIN background_tasks.tasks t ON t.id = g.task_id
+     WHERE g.kind = 'event' AND g.event_name = $1 ORDER BY g.id FOR NO KEY UPDATE OF g FOR KEY SHARE OF t`,
+    [name],
+  );
+  // One run per listening task, even if it listens to the event twice: its first
+  // trigger on the event decides. A debounced one (delay_ms) joins the run it has
+  // waiting (due anew, with this payload), or makes one due after the debounce.
   const inserted = await query<{ id: string | number }>(
     client,
-    `WITH listeners AS (
-       SELECT g.task_id, g.id AS trigger_id, t.priority
+    `WITH first AS (
+       SELECT DISTINCT ON (g.task_id) g.task_id, g.id AS trigger_id, g.delay_ms AS debounce, t.priority
        FROM background_tasks.triggers g JOIN background_tasks.tasks t ON t.id = g.task_id
        WHERE g.kind = 'event' AND g.event_name = $1
-       FOR KEY SHARE OF t
+       ORDER BY g.task_id, g.id
+     ), joined AS (
+       UPDATE background_tasks.runs r SET due_at = $3 + f.debounce, event_payload = $2
+       FROM first f WHERE f.debounce IS NOT NULL AND r.trigger_id = f.trigger_id AND r.state = 'waiting'
+       RETURNING r.id, r.trigger_id
+     ), made AS (
+       INSERT INTO background_tasks.runs (task_id, trigger_id, reason, event_name, event_payload, state, priority,
+                                          due_at, created_at)
+       SELECT task_id, trigger_id, 'event', $1, $2, 'waiting', priority, $3 + coalesce(debounce, 0), $3
+       FROM first f WHERE NOT EXISTS (SELECT 1 FROM joined j WHERE j.trigger_id = f.trigger_id)
+       ORDER BY task_id RETURNING id
      )
-     INSERT INTO background_tasks.runs (task_id, trigger_id, reason, event_name, event_payload, state, priority,
-                                        due_at, created_at)
-     SELECT task_id, min(trigger_id), 'event', $1, $2, 'waiting', priority, $3, $3
-     FROM listeners GROUP BY task_id, priority ORDER BY task_id RETURNING id`,
+     SELECT id FROM joined UNION ALL SELECT id FROM made`,
     [name, payloadJson, now],
   );
   await query(

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, index, integer, pgSchema, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, pgSchema, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
 import {
   BACKOFFS,
   CONDITION_LOST_POLICIES,
@@ -191,3 +191,18 @@ export const schedulers = schema.table('schedulers', {
   startedAt: ms('started_at').notNull(),
   lastSeenAt: ms('last_seen_at').notNull(),
 });
+
+/**
+ * Event keys fired lately (SPEC rule 20): a `fireEvent(name, payload, { key })` whose
+ * key is here for the same event, fired within the window, makes no runs. Rows past
+ * the window are deleted by later keyed firings.
+ */
+export const eventKeys = schema.table(
+  'event_keys',
+  {
+    eventName: text('event_name').notNull(),
+    key: text('key').notNull(),
+    firedAt: ms('fired_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.eventName, t.key] }), index('event_keys_fired').on(t.firedAt)],
+);

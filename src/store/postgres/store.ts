@@ -210,8 +210,8 @@ export class PgStore implements Store {
     return this.#tx((client) => enqueueRun(client, taskId, now), { notifyOthers: true });
   }
 
-  fireEvent({ name, payloadJson, now }: Params.FireEventParams): Promise<number[]> {
-    return this.#tx((client) => fireEvent(client, name, payloadJson, now), { notifyOthers: true });
+  fireEvent(params: Params.FireEventParams): Promise<number[]> {
+    return this.#tx((client) => fireEvent(client, params), { notifyOthers: true });
   }
 
   cycle(params: CycleParams): Promise<CycleResult> {

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import {
   BACKOFFS,
   CONDITION_LOST_POLICIES,
@@ -199,3 +199,18 @@ export const schedulers = sqliteTable('schedulers', {
   startedAt: integer('started_at').notNull(),
   lastSeenAt: integer('last_seen_at').notNull(),
 });
+
+/**
+ * Event keys fired lately (SPEC rule 20): a `fireEvent(name, payload, { key })` whose
+ * key is here for the same event, fired within the window, makes no runs. Rows past
+ * the window are deleted by later keyed firings.
+ */
+export const eventKeys = sqliteTable(
+  'event_keys',
+  {
+    eventName: text('event_name').notNull(),
+    key: text('key').notNull(),
+    firedAt: integer('fired_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.eventName, t.key] }), index('event_keys_fired').on(t.firedAt)],
+);

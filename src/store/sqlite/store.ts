@@ -144,8 +144,8 @@ export class SqliteStore implements Store {
     return this.#write((db) => enqueueRun(db, taskId, now));
   }
 
-  fireEvent({ name, payloadJson, now }: Params.FireEventParams): Promise<number[]> {
-    return this.#write((db) => fireEvent(db, name, payloadJson, now));
+  fireEvent(params: Params.FireEventParams): Promise<number[]> {
+    return this.#write((db) => fireEvent(db, params));
   }
 
   cycle(params: CycleParams): Promise<CycleResult> {

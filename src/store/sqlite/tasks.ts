@@ -12,6 +12,7 @@ import {
 } from '../rows.js';
 import type { SqliteDb } from './open.js';
 import { executions, runs, spentKeys, tasks, triggers } from './schema.js';
+import type { FireEventParams } from '../params.js';
 import type { Statements } from './statements.js';
 import { matchTriggers } from '../keyed-update.js';
 
@@ -164,15 +165,53 @@ export function enqueueRun(db: SqliteDb, taskId: number, now: number): number | 
   return run!.id;
 }
 
-export function fireEvent(db: SqliteDb, name: string, payloadJson: string | null, now: number): number[] {
-  // One run per listening task, even if it listens to the event twice.
+/** How many expired event keys a keyed firing deletes: the table stays as small as the window's traffic. */
+const EXPIRED_KEYS_PER_FIRE = 100;
+
+export function fireEvent(db: SqliteDb, { name, payloadJson, key, keyWindowMs, now }: FireEventParams): number[] {
+  if (key !== null) {
+    db.run(sql`
+      DELETE FROM event_keys WHERE rowid IN
+        (SELECT rowid FROM event_keys WHERE fired_at <= ${now - keyWindowMs} LIMIT ${EXPIRED_KEYS_PER_FIRE})`);
+    // The first firing of a key wins its window; a repeat neither fires nor extends it.
+    const fresh = db.all(sql`
+      INSERT INTO event_keys (event_name, key, fired_at) VALUES (${name}, ${key}, ${now})
+      ON CONFLICT (event_name, key) DO UPDATE SET fired_at = excluded.fired_at
+        WHERE event_keys.fired_at <= ${now - keyWindowMs}
+      RETURNING 1`);
+    if (fresh.length === 0) return [];
+  }
+  // One run per listening task, even if it listens to the event twice: its first
+  // trigger on the event decides.
+  const first = sql`
+    SELECT g.task_id, min(g.id) AS trigger_id FROM triggers g
+    WHERE g.kind = 'event' AND g.event_name = ${name} GROUP BY g.task_id`;
   const inserted = db.all<{ id: number }>(sql`
     INSERT INTO runs (task_id, trigger_id, reason, event_name, event_payload, state, priority, due_at, created_at)
-    SELECT g.task_id, min(g.id), 'event', ${name}, ${payloadJson}, 'waiting', t.priority, ${now}, ${now}
-    FROM triggers g JOIN tasks t ON t.id = g.task_id
-    WHERE g.kind = 'event' AND g.event_name = ${name}
-    GROUP BY g.task_id ORDER BY g.task_id
+    SELECT f.task_id, f.trigger_id, 'event', ${name}, ${payloadJson}, 'waiting', t.priority, ${now}, ${now}
+    FROM (${first}) f JOIN triggers g ON g.id = f.trigger_id JOIN tasks t ON t.id = f.task_id
+    WHERE g.delay_ms IS NULL
+    ORDER BY f.task_id
     RETURNING id`);
+  // Debounced: the firing joins the run its trigger has waiting (due anew, with this
+  // payload), or makes one due after the debounce.
+  const debounced = db.all<{ taskId: number; triggerId: number; debounce: number; priority: number }>(sql`
+    SELECT f.task_id AS taskId, f.trigger_id AS triggerId, g.delay_ms AS debounce, t.priority
+    FROM (${first}) f JOIN triggers g ON g.id = f.trigger_id JOIN tasks t ON t.id = f.task_id
+    WHERE g.delay_ms IS NOT NULL`);
+  for (const { taskId, triggerId, debounce, priority } of debounced) {
+    const joined = db.all<{ id: number }>(sql`
+      UPDATE runs SET due_at = ${now + debounce}, event_payload = ${payloadJson}
+      WHERE trigger_id = ${triggerId} AND state = 'waiting' RETURNING id`);
+    const made =
+      joined.length > 0
+        ? joined
+        : db.all<{ id: number }>(sql`
+            INSERT INTO runs (task_id, trigger_id, reason, event_name, event_payload, state, priority, due_at, created_at)
+            VALUES (${taskId}, ${triggerId}, 'event', ${name}, ${payloadJson}, 'waiting', ${priority}, ${now + debounce}, ${now})
+            RETURNING id`);
+    inserted.push(...made);
+  }
   db.update(triggers)
     .set({ fireCount: sql`${triggers.fireCount} + 1`, lastFiredAt: now })
     .where(and(eq(triggers.kind, 'event'), eq(triggers.eventName, name)))
