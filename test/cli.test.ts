@@ -15,7 +15,7 @@ import type {
   SteerJson,
   TaskRow,
 } from '../src/index.js';
-import { OneTimeTrigger, Scheduler } from '../src/index.js';
+import { EventTrigger, OneTimeTrigger, Scheduler } from '../src/index.js';
 import { silentLogger, tempDbPath } from './helpers/setup.js';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -293,6 +293,27 @@ test('show and doctor say which condition holds a run on which scheduler, and do
   } finally {
     await scheduler.close();
   }
+});
+
+test('fire --key makes no runs for a key already fired for the event; show describes a debounced trigger', async () => {
+  const db = tempDbPath();
+  const scheduler = new Scheduler({ database: db, logger: silentLogger });
+  await scheduler.addTask({ key: 'door', name: 'alarm', triggers: [new EventTrigger({ event: 'door-open' })] });
+  await scheduler.addTask({
+    key: 'reload',
+    name: 'reload',
+    triggers: [new EventTrigger({ event: 'config-changed', debounce: 30_000 })],
+  });
+  await scheduler.close();
+  expect(json<FireJson>('fire', 'door-open', '--key', 'msg-1', '--db', db).runs).toBe(1);
+  expect(json<FireJson>('fire', 'door-open', '--key', 'msg-1', '--db', db).runs).toBe(0);
+  expect(run('fire', 'door-open', '--key', 'msg-1', '--db', db).stdout).toBe('fired door-open: 0 run(s) queued\n');
+  expect(json<FireJson>('fire', 'door-open', '--key', 'msg-2', '--db', db).runs).toBe(1);
+  const bad = run('fire', 'door-open', '--key', 'msg-3', '--key-window', 'soon', '--db', db);
+  expect(bad.status).toBe(2);
+  expect(bad.stderr).toContain('--key-window');
+  expect(run('fire', 'door-open', '--key', '', '--db', db).status).toBe(2);
+  expect(run('show', 'reload', '--db', db).stdout).toContain('triggers: on config-changed (debounced 30s)');
 });
 
 test("show names a module task's module, memory limit and description", async () => {
