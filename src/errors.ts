@@ -40,6 +40,15 @@ export class TaskNotFoundError extends BackgroundTasksError {
  * ended it (it was never made, its task was removed before it started, or its
  * history was pruned).
  */
+export class ExecutionNotFoundError extends BackgroundTasksError {
+  readonly executionId: number;
+
+  constructor(executionId: number) {
+    super('EXECUTION_NOT_FOUND', `execution ${executionId} is not in the history (never recorded, or pruned)`);
+    this.executionId = executionId;
+  }
+}
+
 export class RunNotFoundError extends BackgroundTasksError {
   readonly runId: number;
 

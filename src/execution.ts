@@ -40,6 +40,8 @@ export interface Execution {
   cpuSystemUs: number | null;
   /** Resident set size of the process when the attempt ended. */
   rssBytes: number | null;
+  /** For a failed attempt given a new run by retryExecution or retryFailed: that run's id. */
+  redrivenRunId: number | null;
 }
 
 export interface ExecutionFilter {

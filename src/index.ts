@@ -44,6 +44,7 @@ export {
   BackgroundTasksError,
   ConditionLostError,
   DatabaseError,
+  ExecutionNotFoundError,
   PermanentError,
   RetryAfterError,
   SchedulerClosedError,

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { dirname, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
-import { SchedulerClosedError, TaskNotFoundError, ValidationError } from './errors.js';
+import { ExecutionNotFoundError, SchedulerClosedError, TaskNotFoundError, ValidationError } from './errors.js';
 import type { ExecutionEvent, SchedulerEventMap } from './events.js';
 import type { Execution, ExecutionFilter, WaitForRunOptions } from './execution.js';
 import { explain, type Explanation } from './explain.js';
@@ -85,6 +85,7 @@ export interface StopOptions {
 const DEFAULT_STOP_TIMEOUT_MS = 5_000;
 const MAX_RUNNING_LIMIT = 10_000;
 const MAX_PAGE = 10_000;
+const REDRIVE_BATCH = 500;
 
 /**
  * The seed's scheduler, durable: tasks, triggers, pending runs and history live
@@ -295,6 +296,54 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     if (runId === null) throw new TaskNotFoundError(id);
     this.#loop.wake();
     return runId;
+  }
+
+  /**
+   * Redrive (SPEC rule 19): gives a failed attempt's task a new run, with that
+   * attempt's reason, event and payload, from attempt 1, ready now; returns its run
+   * id. The execution records it (`redrivenRunId`, column `redriven_run_id`).
+   * ExecutionNotFoundError if there is no such execution, ValidationError if it did
+   * not fail, TaskNotFoundError if its task is gone.
+   */
+  async retryExecution(executionId: number): Promise<number> {
+    this.#assertOpen();
+    integerIn(executionId, 'executionId', 1, Number.MAX_SAFE_INTEGER);
+    const result = await this.#store.redrive({ executionId, now: await this.#now() });
+    if ('refused' in result) {
+      if (result.refused === 'not-found') throw new ExecutionNotFoundError(executionId);
+      if (result.refused === 'task-gone') throw new TaskNotFoundError(result.taskId);
+      throw new ValidationError(
+        'executionId',
+        `execution ${executionId} is ${result.status}: only a failed attempt can be retried`,
+      );
+    }
+    this.#loop.wake();
+    return result.runId;
+  }
+
+  /**
+   * Redrives every run whose final attempt failed (for good) and that was not
+   * redriven already, of one task or all, whose attempt started at `since` (epoch
+   * ms) or later; returns how many got a new run. Runs of tasks that are gone are
+   * left alone.
+   */
+  async retryFailed(options: { taskId?: number; since?: number } = {}): Promise<number> {
+    this.#assertOpen();
+    if (options === null || typeof options !== 'object') {
+      throw new ValidationError('options', `must be an object, got ${describe(options)}`);
+    }
+    const taskId =
+      options.taskId === undefined ? null : integerIn(options.taskId, 'taskId', 1, Number.MAX_SAFE_INTEGER);
+    const since = integerIn(options.since ?? 0, 'since', 0, Number.MAX_SAFE_INTEGER);
+    let total = 0;
+    // In batches, each its own transaction: a long history does not hold the write lock for long.
+    for (;;) {
+      const made = await this.#store.redriveFailed({ taskId, since, limit: REDRIVE_BATCH, now: await this.#now() });
+      total += made;
+      if (made < REDRIVE_BATCH) break;
+    }
+    if (total > 0) this.#loop.wake();
+    return total;
   }
 
   /**

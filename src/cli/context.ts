@@ -18,4 +18,6 @@ export interface CliContext {
   /** Now, on the clock the database agrees on. */
   clockNow: () => number;
   positiveInt: (name: string) => (text: string) => number;
+  /** `--since`: a duration back from `now` (24h, 7d) or a date, as epoch ms. */
+  since: (text: string | undefined, now: number) => number | undefined;
 }

@@ -83,6 +83,13 @@ export interface FireJson {
   runIds: number[];
 }
 
+/** `retry --json`: the runs made (one for `retry EXECUTION`, with its id). */
+export interface RetryJson {
+  command: 'retry';
+  runs: number;
+  runId?: number;
+}
+
 /** `prune --json`. */
 export interface PruneJson {
   deleted: number;
@@ -95,4 +102,13 @@ export interface CliErrorJson {
 
 /** Anything a command prints on stdout under --json; `history` prints executions. */
 export type CliJson =
-  MigrateJson | DoctorJson | TaskRow[] | ShowJson | Execution[] | StatsRow[] | SteerJson | FireJson | PruneJson;
+  | MigrateJson
+  | DoctorJson
+  | TaskRow[]
+  | ShowJson
+  | Execution[]
+  | StatsRow[]
+  | SteerJson
+  | FireJson
+  | RetryJson
+  | PruneJson;

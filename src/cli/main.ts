@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { systemClock } from '../clock.js';
-import { BackgroundTasksError, TaskNotFoundError, ValidationError } from '../errors.js';
+import { BackgroundTasksError, ExecutionNotFoundError, TaskNotFoundError, ValidationError } from '../errors.js';
 import type { Execution, ExecutionStatus } from '../execution.js';
 import { heldRuns } from '../conditions.js';
 import { explain } from '../explain.js';
@@ -322,7 +322,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       );
     });
 
-  steeringCommands(program, { open, print, resolveTask, clockNow, positiveInt });
+  steeringCommands(program, { open, print, resolveTask, clockNow, positiveInt, since });
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -350,7 +350,8 @@ function classify(err: unknown): { code: string; exitCode: number } {
   if (err instanceof ValidationError) return { code: err.code, exitCode: EXIT.usage };
   if (err instanceof NoFileError) return { code: 'NO_SUCH_FILE', exitCode: EXIT.noFile };
   if (err instanceof NoTaskError) return { code: 'TASK_NOT_FOUND', exitCode: EXIT.notFound };
-  if (err instanceof TaskNotFoundError) return { code: err.code, exitCode: EXIT.notFound };
+  if (err instanceof TaskNotFoundError || err instanceof ExecutionNotFoundError)
+    return { code: err.code, exitCode: EXIT.notFound };
   if (err instanceof BackgroundTasksError) return { code: err.code, exitCode: EXIT.database };
   return { code: 'ERROR', exitCode: EXIT.database };
 }

@@ -6,6 +6,9 @@ import type { SteerJson } from './json.js';
 import { parseDuration } from './format.js';
 import { MAX_EVENT_KEY_LENGTH, MAX_EVENT_NAME_LENGTH } from '../triggers/event.js';
 import { nonEmptyString } from '../validate.js';
+import { ExecutionNotFoundError, TaskNotFoundError, ValidationError } from '../errors.js';
+
+const REDRIVE_BATCH = 500;
 
 // The commands that change something: each is stored for the running scheduler to
 // act on (at its next wake; a removal stops a running handler at its next
@@ -13,7 +16,7 @@ import { nonEmptyString } from '../validate.js';
 
 export function steeringCommands(
   program: Command,
-  { open, print, resolveTask, clockNow, positiveInt }: CliContext,
+  { open, print, resolveTask, clockNow, positiveInt, since }: CliContext,
 ): void {
   /** A command on one task; `act` may give more to report (the run it queued). */
   const steer = (
@@ -47,6 +50,43 @@ export function steeringCommands(
   steer('remove', 'remove the task and its pending runs (history stays)', async (store, id, now) => {
     await store.removeTask({ taskId: id, now });
   });
+
+  program
+    .command('retry')
+    .argument('[execution]', 'a failed execution: its task gets a new run, from attempt 1')
+    .option('--task <task>', 'without an execution: only this task (id or key)')
+    .option('--since <when>', 'without an execution: failures that started since then (24h, 7d, or a date)')
+    .description('redrive: a failed execution, or every run that failed for good and was not redriven, runs again')
+    .action(async (execution: string | undefined, options: { task?: string; since?: string }) => {
+      const store = await open();
+      const now = clockNow();
+      if (execution !== undefined) {
+        if (options.task !== undefined || options.since !== undefined)
+          throw new UsageError('retry: give an execution, or --task and --since, not both');
+        const executionId = positiveInt('execution')(execution);
+        const result = await store.redrive({ executionId, now });
+        if ('refused' in result) {
+          if (result.refused === 'not-found') throw new ExecutionNotFoundError(executionId);
+          if (result.refused === 'task-gone') throw new TaskNotFoundError(result.taskId);
+          throw new ValidationError('execution', `execution ${executionId} is ${result.status}, not failed`);
+        }
+        print(
+          { command: 'retry', runs: 1, runId: result.runId },
+          () =>
+            `retry: execution ${executionId} → run ${result.runId} — the running scheduler starts it at its next wake`,
+        );
+        return;
+      }
+      const taskId = options.task === undefined ? null : (await resolveTask(store, options.task)).id;
+      const from = since(options.since, now) ?? 0;
+      let runs = 0;
+      for (;;) {
+        const made = await store.redriveFailed({ taskId, since: from, limit: REDRIVE_BATCH, now });
+        runs += made;
+        if (made < REDRIVE_BATCH) break;
+      }
+      print({ command: 'retry', runs }, () => `retry: ${runs} failed run(s) queued again`);
+    });
 
   program
     .command('fire')

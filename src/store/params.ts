@@ -51,6 +51,28 @@ export interface SetPausedParams {
   now: number;
 }
 
+/** Redrive (rule 19): one failed attempt given a new run. */
+export interface RedriveParams {
+  executionId: number;
+  now: number;
+}
+
+/** Why an execution could not be redriven; or the run it was given. */
+export type RedriveResult =
+  | { runId: number }
+  | { refused: 'not-found' }
+  | { refused: 'not-failed'; status: string }
+  | { refused: 'task-gone'; taskId: number };
+
+/** Redrive (rule 19): every run whose final attempt failed and was not redriven, at most `limit` in one go. */
+export interface RedriveFailedParams {
+  taskId: number | null;
+  /** Attempts that started from then on (epoch ms). */
+  since: number;
+  limit: number;
+  now: number;
+}
+
 export interface FireEventParams {
   name: string;
   payloadJson: string | null;

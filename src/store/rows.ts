@@ -120,6 +120,7 @@ export function toExecution(row: ExecutionRow): Execution {
     cpuUserUs: row.cpuUserUs,
     cpuSystemUs: row.cpuSystemUs,
     rssBytes: row.rssBytes,
+    redrivenRunId: row.redrivenRunId,
   };
 }
 

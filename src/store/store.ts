@@ -15,6 +15,9 @@ import type {
   TaskAt,
   SetPausedParams,
   FireEventParams,
+  RedriveParams,
+  RedriveResult,
+  RedriveFailedParams,
   RenewLeasesParams,
   RebaseParams,
   UnservedParams,
@@ -182,6 +185,13 @@ export interface TaskStore {
   setPaused(params: SetPausedParams): Promise<boolean>;
   /** Queues a manual run due now; its id, or null if the task does not exist. */
   enqueueRun(params: TaskAt): Promise<number | null>;
+  /**
+   * Gives a failed attempt's task a new run, with its reason, event and payload, from
+   * attempt 1 (ready now), and records it in the execution's `redriven_run_id`.
+   */
+  redrive(params: RedriveParams): Promise<RedriveResult>;
+  /** Redrives the final failures not redriven yet (oldest first, at most `limit`); returns how many. */
+  redriveFailed(params: RedriveFailedParams): Promise<number>;
   /** Stores one run per task listening to `name`; returns their ids, ascending. */
   fireEvent(params: FireEventParams): Promise<number[]>;
 }

@@ -185,7 +185,7 @@ const COMPLETE = `
         error = c.error, result = c.result, cpu_user_us = c.cpu_user_us, cpu_system_us = c.cpu_system_us,
         rss_bytes = c.rss_bytes, final = c.next_due_at IS NULL
     FROM c WHERE e.id = c.execution_id AND e.id = ANY($2::bigint[]) AND e.status = 'running' AND e.owner = c.owner
-    RETURNING c.run_id, c.owner, c.next_due_at, c.next_attempt, c.next_interruptions
+    RETURNING c.run_id, c.owner, c.status, c.next_due_at, c.next_attempt, c.next_interruptions
   ), requeued AS (
     UPDATE background_tasks.runs r
     SET state = 'waiting', due_at = x.next_due_at, attempt = x.next_attempt, interruptions = x.next_interruptions,
@@ -205,7 +205,9 @@ const COMPLETE = `
     WHERE t.id = f.task_id AND t.running_run_id = f.id
       AND t.id = ANY(ARRAY(SELECT task_id FROM requeued UNION ALL SELECT task_id FROM deleted))
   )
-  SELECT x.run_id AS "runId", d.task_id AS "spentTaskId"
+  -- A spent one-time task whose run failed for good stays, a dead letter that
+  -- retryExecution or retryFailed can run again (rule 19); its next end removes it.
+  SELECT x.run_id AS "runId", CASE WHEN x.status <> 'failed' THEN d.task_id END AS "spentTaskId"
   FROM recorded x LEFT JOIN deleted d ON d.id = x.run_id`;
 
 const LOCK_TASKS = 'SELECT id FROM background_tasks.tasks WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE';

@@ -8,7 +8,7 @@ import { query, schemaVersion, type Queryable } from './connection.js';
 const EXECUTION_COLUMNS = `id, task_id AS "taskId", task_name AS "taskName", task_key AS "taskKey", run_id AS "runId", attempt, status, final, reason,
   event_name AS "eventName", event_payload AS "eventPayload", scheduled_at AS "scheduledAt", started_at AS "startedAt",
   ended_at AS "endedAt", duration_ms AS "durationMs", error, result, cpu_user_us AS "cpuUserUs",
-  cpu_system_us AS "cpuSystemUs", rss_bytes AS "rssBytes", owner`;
+  cpu_system_us AS "cpuSystemUs", rss_bytes AS "rssBytes", owner, redriven_run_id AS "redrivenRunId"`;
 
 export async function readExecutions(
   client: Queryable,

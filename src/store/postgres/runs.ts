@@ -1,7 +1,7 @@
 import type { TriggerState } from '../../triggers/schedule.js';
 import { RETRY_COLUMNS, TRIGGER_COLUMNS } from '../columns.js';
 import { toRunningRun, triggerState, type RunningRow, type TriggerRow } from '../rows.js';
-import type { FireEventParams } from '../params.js';
+import type { FireEventParams, RedriveFailedParams, RedriveParams, RedriveResult } from '../params.js';
 import type { RunningRun } from '../store.js';
 import { query, type Queryable } from './connection.js';
 
@@ -42,6 +42,72 @@ export async function enqueueRun(client: Queryable, taskId: number, now: number)
     [taskId, now],
   );
   return rows.length > 0 ? Number(rows[0]!.id) : null;
+}
+
+/** What a redriven run is made of: the failed attempt's run, from attempt 1. */
+interface FailedAttempt {
+  id: number;
+  taskId: number;
+  reason: string;
+  eventName: string | null;
+  eventPayload: string | null;
+  priority: number;
+}
+
+async function redriveOne(client: Queryable, attempt: FailedAttempt, now: number): Promise<number> {
+  const [run] = await query<{ id: number }>(
+    client,
+    `INSERT INTO background_tasks.runs (task_id, trigger_id, reason, event_name, event_payload, state, priority,
+                                        due_at, created_at)
+     VALUES ($1, NULL, $2, $3, $4, 'waiting', $5, $6, $6) RETURNING id`,
+    [attempt.taskId, attempt.reason, attempt.eventName, attempt.eventPayload, attempt.priority, now],
+  );
+  await query(client, 'UPDATE background_tasks.executions SET redriven_run_id = $1 WHERE id = $2', [
+    run!.id,
+    attempt.id,
+  ]);
+  return Number(run!.id);
+}
+
+// The execution is locked, so two nodes redriving it at once make one run; its task
+// KEY SHARE, so that a removal at the same moment waits, or is seen.
+const FAILED_ATTEMPT = `
+  SELECT e.id, e.task_id AS "taskId", e.reason, e.event_name AS "eventName", e.event_payload AS "eventPayload",
+         t.priority
+  FROM background_tasks.executions e JOIN background_tasks.tasks t ON t.id = e.task_id`;
+
+export async function redrive(client: Queryable, { executionId, now }: RedriveParams): Promise<RedriveResult> {
+  const [execution] = await query<{ status: string; taskId: number }>(
+    client,
+    'SELECT status, task_id AS "taskId" FROM background_tasks.executions WHERE id = $1',
+    [executionId],
+  );
+  if (execution === undefined) return { refused: 'not-found' };
+  if (execution.status !== 'failed') return { refused: 'not-failed', status: execution.status };
+  const [attempt] = await query<FailedAttempt>(
+    client,
+    `${FAILED_ATTEMPT} WHERE e.id = $1 FOR NO KEY UPDATE OF e FOR KEY SHARE OF t`,
+    [executionId],
+  );
+  if (attempt === undefined) return { refused: 'task-gone', taskId: Number(execution.taskId) };
+  return { runId: await redriveOne(client, attempt, now) };
+}
+
+export async function redriveFailed(
+  client: Queryable,
+  { taskId, since, limit, now }: RedriveFailedParams,
+): Promise<number> {
+  // SKIP LOCKED: another node redriving the same failures at once takes the others.
+  const attempts = await query<FailedAttempt>(
+    client,
+    `${FAILED_ATTEMPT}
+     WHERE e.status = 'failed' AND e.final AND e.redriven_run_id IS NULL AND e.started_at >= $1
+       AND ($2::bigint IS NULL OR e.task_id = $2)
+     ORDER BY e.id LIMIT $3 FOR NO KEY UPDATE OF e SKIP LOCKED`,
+    [since, taskId, limit],
+  );
+  for (const attempt of attempts) await redriveOne(client, attempt, now);
+  return attempts.length;
 }
 
 /** How many expired event keys a keyed firing deletes: the table stays as small as the window's traffic. */

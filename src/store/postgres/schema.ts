@@ -163,6 +163,8 @@ export const executions = schema.table(
     owner: text('owner'),
     // True for the attempt that ended its run (succeeded, failed for good, cancelled).
     final: boolean('final').notNull().default(false),
+    // The run retryExecution or retryFailed made of this failed attempt (SPEC rule 19); null: not redriven.
+    redrivenRunId: bigint('redriven_run_id', { mode: 'number' }),
   },
   (t) => [
     index('executions_task').on(t.taskId, t.id),

@@ -43,6 +43,8 @@ import {
 } from './operators.js';
 import {
   enqueueRun,
+  redrive,
+  redriveFailed,
   fireEvent,
   rebaseAfterClockJump,
   removeTask,
@@ -208,6 +210,14 @@ export class PgStore implements Store {
 
   enqueueRun({ taskId, now }: Params.TaskAt): Promise<number | null> {
     return this.#tx((client) => enqueueRun(client, taskId, now), { notifyOthers: true });
+  }
+
+  redrive(params: Params.RedriveParams): Promise<Params.RedriveResult> {
+    return this.#tx((client) => redrive(client, params), { notifyOthers: true });
+  }
+
+  redriveFailed(params: Params.RedriveFailedParams): Promise<number> {
+    return this.#tx((client) => redriveFailed(client, params), { notifyOthers: true });
   }
 
   fireEvent(params: Params.FireEventParams): Promise<number[]> {

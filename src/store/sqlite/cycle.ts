@@ -109,7 +109,9 @@ export function complete(q: Statements, params: CompleteRunParams): boolean {
     return true;
   }
   const taskId = q.deleteRun.get(runId, owner);
-  if (taskId !== undefined) q.removeIfSpent.run(taskId, taskId, taskId, taskId);
+  // A spent one-time task whose run failed for good stays, a dead letter that
+  // retryExecution or retryFailed can run again (rule 19); its next end removes it.
+  if (taskId !== undefined && params.status !== 'failed') q.removeIfSpent.run(taskId, taskId, taskId, taskId);
   return true;
 }
 

@@ -161,6 +161,8 @@ export const executions = sqliteTable(
     // 1 for the attempt that ended its run (succeeded, failed for good, cancelled);
     // 0 while it runs and for one that another attempt followed (a retry, an interruption).
     final: integer('final', { mode: 'boolean' }).notNull().default(false),
+    // The run retryExecution or retryFailed made of this failed attempt (SPEC rule 19); null: not redriven.
+    redrivenRunId: integer('redriven_run_id'),
   },
   (t) => [
     index('executions_task').on(t.taskId, t.id),

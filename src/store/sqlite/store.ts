@@ -39,6 +39,8 @@ import {
 import {
   addTask,
   enqueueRun,
+  redrive,
+  redriveFailed,
   addTaskOnce,
   fireEvent,
   listTasks,
@@ -142,6 +144,14 @@ export class SqliteStore implements Store {
 
   enqueueRun({ taskId, now }: Params.TaskAt): Promise<number | null> {
     return this.#write((db) => enqueueRun(db, taskId, now));
+  }
+
+  redrive(params: Params.RedriveParams): Promise<Params.RedriveResult> {
+    return this.#write((db) => redrive(db, params));
+  }
+
+  redriveFailed(params: Params.RedriveFailedParams): Promise<number> {
+    return this.#write((db) => redriveFailed(db, params));
   }
 
   fireEvent(params: Params.FireEventParams): Promise<number[]> {

@@ -12,7 +12,7 @@ import {
 } from '../rows.js';
 import type { SqliteDb } from './open.js';
 import { executions, runs, spentKeys, tasks, triggers } from './schema.js';
-import type { FireEventParams } from '../params.js';
+import type { FireEventParams, RedriveFailedParams, RedriveParams, RedriveResult } from '../params.js';
 import type { Statements } from './statements.js';
 import { matchTriggers } from '../keyed-update.js';
 
@@ -163,6 +163,51 @@ export function enqueueRun(db: SqliteDb, taskId: number, now: number): number | 
     .returning({ id: runs.id })
     .all();
   return run!.id;
+}
+
+/** What a redriven run is made of: the failed attempt's run, from attempt 1. */
+interface FailedAttempt {
+  id: number;
+  taskId: number;
+  reason: string;
+  eventName: string | null;
+  eventPayload: string | null;
+  priority: number;
+}
+
+function redriveOne(db: SqliteDb, attempt: FailedAttempt, now: number): number {
+  const [run] = db.all<{ id: number }>(sql`
+    INSERT INTO runs (task_id, trigger_id, reason, event_name, event_payload, state, priority, due_at, created_at)
+    VALUES (${attempt.taskId}, NULL, ${attempt.reason}, ${attempt.eventName}, ${attempt.eventPayload}, 'waiting',
+            ${attempt.priority}, ${now}, ${now})
+    RETURNING id`);
+  db.run(sql`UPDATE executions SET redriven_run_id = ${run!.id} WHERE id = ${attempt.id}`);
+  return run!.id;
+}
+
+const FAILED_ATTEMPT = sql`
+  SELECT e.id, e.task_id AS taskId, e.reason, e.event_name AS eventName, e.event_payload AS eventPayload, t.priority
+  FROM executions e JOIN tasks t ON t.id = e.task_id`;
+
+export function redrive(db: SqliteDb, { executionId, now }: RedriveParams): RedriveResult {
+  const execution = db.get<{ status: string; taskId: number }>(
+    sql`SELECT status, task_id AS taskId FROM executions WHERE id = ${executionId}`,
+  );
+  if (execution === undefined) return { refused: 'not-found' };
+  if (execution.status !== 'failed') return { refused: 'not-failed', status: execution.status };
+  const attempt = db.get<FailedAttempt>(sql`${FAILED_ATTEMPT} WHERE e.id = ${executionId}`);
+  if (attempt === undefined) return { refused: 'task-gone', taskId: execution.taskId };
+  return { runId: redriveOne(db, attempt, now) };
+}
+
+export function redriveFailed(db: SqliteDb, { taskId, since, limit, now }: RedriveFailedParams): number {
+  const attempts = db.all<FailedAttempt>(sql`
+    ${FAILED_ATTEMPT}
+    WHERE e.status = 'failed' AND e.final = 1 AND e.redriven_run_id IS NULL AND e.started_at >= ${since}
+      AND (${taskId} IS NULL OR e.task_id = ${taskId})
+    ORDER BY e.id LIMIT ${limit}`);
+  for (const attempt of attempts) redriveOne(db, attempt, now);
+  return attempts.length;
 }
 
 /** How many expired event keys a keyed firing deletes: the table stays as small as the window's traffic. */

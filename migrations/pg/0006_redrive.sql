@@ -1,0 +1,1 @@
+ALTER TABLE "background_tasks"."executions" ADD COLUMN "redriven_run_id" bigint;

@@ -1,0 +1,1 @@
+ALTER TABLE `executions` ADD `redriven_run_id` integer;
