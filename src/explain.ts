@@ -80,6 +80,10 @@ export function explain({ task, runs, now, handlers, freeSlots, devices }: Expla
   const nextFireTimes = upcoming(task.triggers, 5);
   if (nextFireTimes.length > 0) reasons.push(`next fire at ${at(nextFireTimes[0]!)}`);
   if (task.triggers.length === 0 && runs.length === 0) reasons.push('no trigger: it runs only through runNow');
+  const spent = task.triggers.length > 0 && task.triggers.every((t) => t.kind === 'once' && t.nextFireAt === null);
+  // A spent one-time task that is still here is one whose run failed for good (rule 19).
+  if (spent && runs.length === 0)
+    reasons.push('its one-time run failed for good: retryExecution or retryFailed (CLI retry) runs it again');
   if (!served && ready.length === 0) reasons.push(`no running scheduler has registered handler "${task.handler}"`);
 
   const state =

@@ -22,6 +22,7 @@ export type {
   FireJson,
   MigrateJson,
   PruneJson,
+  RetryJson,
   ShowJson,
   StatsRow,
   SteerJson,

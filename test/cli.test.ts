@@ -10,12 +10,14 @@ import type {
   Execution,
   FireJson,
   PruneJson,
+  RetryJson,
   ShowJson,
   StatsRow,
   SteerJson,
   TaskRow,
 } from '../src/index.js';
 import { EventTrigger, OneTimeTrigger, Scheduler } from '../src/index.js';
+import { nextEvents } from '../src/testing.js';
 import { silentLogger, tempDbPath } from './helpers/setup.js';
 
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -314,6 +316,41 @@ test('fire --key makes no runs for a key already fired for the event; show descr
   expect(bad.stderr).toContain('--key-window');
   expect(run('fire', 'door-open', '--key', '', '--db', db).status).toBe(2);
   expect(run('show', 'reload', '--db', db).stdout).toContain('triggers: on config-changed (debounced 30s)');
+});
+
+test('retry EXECUTION redrives one failed attempt; retry --task --since redrives runs that failed for good', async () => {
+  const db = tempDbPath();
+  const scheduler = new Scheduler({ database: db, logger: silentLogger });
+  scheduler.register('upload', () => {
+    throw new Error('refused');
+  });
+  scheduler.register('ok', () => 'fine');
+  const upload = await scheduler.addTask({
+    key: 'upload',
+    name: 'upload',
+    triggers: [new OneTimeTrigger({ delay: 0 })],
+  });
+  const ok = await scheduler.addTask({ key: 'ok', name: 'ok', triggers: [new OneTimeTrigger({ delay: 0 })] });
+  const ended = nextEvents(scheduler, 'execution:finished', 2);
+  await scheduler.start();
+  const [a, b] = await ended;
+  const failed = [a!, b!].find((e) => e.taskId === upload.id)!;
+  const succeeded = [a!, b!].find((e) => e.taskId === ok.id)!;
+  await scheduler.close();
+
+  expect(run('show', 'upload', '--db', db).stdout).toContain('its one-time run failed for good');
+  const one = json<RetryJson>('retry', String(failed.executionId), '--db', db);
+  expect(one).toEqual({ command: 'retry', runs: 1, runId: expect.any(Number) });
+  expect(run('retry', String(succeeded.executionId), '--db', db).status).toBe(2);
+  expect(run('retry', '999999', '--db', db).status).toBe(3);
+  expect(run('retry', String(failed.executionId), '--task', 'upload', '--db', db).status).toBe(2);
+  // The failure was redriven already: nothing more to do.
+  expect(json<RetryJson>('retry', '--task', 'upload', '--since', '24h', '--db', db).runs).toBe(0);
+  expect(run('retry', '--since', 'never', '--db', db).status).toBe(2);
+  const raw = new Database(db);
+  raw.prepare('UPDATE executions SET redriven_run_id = NULL').run();
+  raw.close();
+  expect(run('retry', '--task', 'upload', '--db', db).stdout).toBe('retry: 1 failed run(s) queued again\n');
 });
 
 test("show names a module task's module, memory limit and description", async () => {

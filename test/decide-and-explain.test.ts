@@ -217,6 +217,31 @@ describe('explain: why a task is or is not about to run', () => {
       { state: 'idle', reasons: ['no trigger: it runs only through runNow'] },
     ],
     [
+      'a spent one-time task still here failed for good, and can be redriven',
+      {
+        task: task({
+          triggers: [
+            {
+              kind: 'once',
+              at: null,
+              delay: 0,
+              id: 1,
+              nextSlotAt: null,
+              nextFireAt: null,
+              lastFiredAt: NOW,
+              fireCount: 1,
+              missedCount: 0,
+              coalescedCount: 0,
+            },
+          ],
+        }),
+      },
+      {
+        state: 'idle',
+        reasons: ['its one-time run failed for good: retryExecution or retryFailed (CLI retry) runs it again'],
+      },
+    ],
+    [
       'a ready run starts at the next wake',
       { runs: [run({})] },
       { state: 'ready', reasons: ['1 run(s) ready: the next wake starts one'] },

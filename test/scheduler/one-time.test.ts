@@ -24,7 +24,7 @@ test('a one-time task runs once, at its due time, then is removed; its history s
   expect(history[0]).toMatchObject({ status: 'succeeded', reason: 'once', scheduledAt: task.createdAt + 5000 });
 });
 
-test('a one-time task is removed after its last retry too', async () => {
+test('a one-time task that fails for good after its retries stays, with no run left, to be redriven', async () => {
   const { scheduler, clock } = createHarness();
   scheduler.register('flaky', () => {
     throw new Error('no');
@@ -38,7 +38,11 @@ test('a one-time task is removed after its last retry too', async () => {
   const failed = nextEvent(scheduler, 'execution:failed');
   await clock.advance(1000);
   await failed;
-  expect(await scheduler.getTask(task.id)).toBeUndefined();
+  expect(await scheduler.getTask(task.id)).toMatchObject({
+    id: task.id,
+    triggers: [{ kind: 'once', nextFireAt: null }],
+  });
+  expect((await scheduler.explain(task.id)).runs).toEqual([]);
   expect((await scheduler.executions({ taskId: task.id })).map((e) => e.status)).toEqual(['failed', 'failed']);
 });
 
