@@ -304,3 +304,14 @@ export function toRunningRun(row: RunningRow): RunningRun {
     retryPolicy: retryPolicyOf(row),
   };
 }
+
+/** A failed attempt as redrive reads it (SPEC rule 19): its run is made again from these, from attempt 1. */
+export interface FailedAttempt {
+  id: number;
+  taskId: number;
+  reason: RunReason;
+  eventName: string | null;
+  eventPayload: string | null;
+  /** The task's, for the new run's place in the claim order. */
+  priority: number;
+}

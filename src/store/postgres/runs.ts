@@ -1,6 +1,6 @@
 import type { TriggerState } from '../../triggers/schedule.js';
 import { RETRY_COLUMNS, TRIGGER_COLUMNS } from '../columns.js';
-import { toRunningRun, triggerState, type RunningRow, type TriggerRow } from '../rows.js';
+import { toRunningRun, triggerState, type FailedAttempt, type RunningRow, type TriggerRow } from '../rows.js';
 import type { FireEventParams, RedriveFailedParams, RedriveParams, RedriveResult } from '../params.js';
 import type { RunningRun } from '../store.js';
 import { query, type Queryable } from './connection.js';
@@ -42,16 +42,6 @@ export async function enqueueRun(client: Queryable, taskId: number, now: number)
     [taskId, now],
   );
   return rows.length > 0 ? Number(rows[0]!.id) : null;
-}
-
-/** What a redriven run is made of: the failed attempt's run, from attempt 1. */
-interface FailedAttempt {
-  id: number;
-  taskId: number;
-  reason: string;
-  eventName: string | null;
-  eventPayload: string | null;
-  priority: number;
 }
 
 async function redriveOne(client: Queryable, attempt: FailedAttempt, now: number): Promise<number> {

@@ -7,6 +7,7 @@ import {
   toTask,
   triggerInsertValues,
   triggerState,
+  type FailedAttempt,
   type TaskRow,
   type TriggerRow,
 } from '../rows.js';
@@ -163,16 +164,6 @@ export function enqueueRun(db: SqliteDb, taskId: number, now: number): number | 
     .returning({ id: runs.id })
     .all();
   return run!.id;
-}
-
-/** What a redriven run is made of: the failed attempt's run, from attempt 1. */
-interface FailedAttempt {
-  id: number;
-  taskId: number;
-  reason: string;
-  eventName: string | null;
-  eventPayload: string | null;
-  priority: number;
 }
 
 function redriveOne(db: SqliteDb, attempt: FailedAttempt, now: number): number {
