@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import { dirname, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { systemClock, type Clock } from './clock.js';
-import { ExecutionNotFoundError, SchedulerClosedError, TaskNotFoundError, ValidationError } from './errors.js';
+import { SchedulerClosedError, TaskNotFoundError, ValidationError } from './errors.js';
+import { redriveAllFailed, redriveExecution } from './redrive.js';
 import type { ExecutionEvent, SchedulerEventMap } from './events.js';
 import type { Execution, ExecutionFilter, WaitForRunOptions } from './execution.js';
 import { explain, type Explanation } from './explain.js';
@@ -85,7 +86,6 @@ export interface StopOptions {
 const DEFAULT_STOP_TIMEOUT_MS = 5_000;
 const MAX_RUNNING_LIMIT = 10_000;
 const MAX_PAGE = 10_000;
-const REDRIVE_BATCH = 500;
 
 /**
  * The seed's scheduler, durable: tasks, triggers, pending runs and history live
@@ -308,17 +308,9 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
   async retryExecution(executionId: number): Promise<number> {
     this.#assertOpen();
     integerIn(executionId, 'executionId', 1, Number.MAX_SAFE_INTEGER);
-    const result = await this.#store.redrive({ executionId, now: await this.#now() });
-    if ('refused' in result) {
-      if (result.refused === 'not-found') throw new ExecutionNotFoundError(executionId);
-      if (result.refused === 'task-gone') throw new TaskNotFoundError(result.taskId);
-      throw new ValidationError(
-        'executionId',
-        `execution ${executionId} is ${result.status}: only a failed attempt can be retried`,
-      );
-    }
+    const runId = await redriveExecution(this.#store, executionId, await this.#now());
     this.#loop.wake();
-    return result.runId;
+    return runId;
   }
 
   /**
@@ -335,13 +327,7 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
     const taskId =
       options.taskId === undefined ? null : integerIn(options.taskId, 'taskId', 1, Number.MAX_SAFE_INTEGER);
     const since = integerIn(options.since ?? 0, 'since', 0, Number.MAX_SAFE_INTEGER);
-    let total = 0;
-    // In batches, each its own transaction: a long history does not hold the write lock for long.
-    for (;;) {
-      const made = await this.#store.redriveFailed({ taskId, since, limit: REDRIVE_BATCH, now: await this.#now() });
-      total += made;
-      if (made < REDRIVE_BATCH) break;
-    }
+    const total = await redriveAllFailed(this.#store, { taskId, since, now: await this.#now() });
     if (total > 0) this.#loop.wake();
     return total;
   }

@@ -6,9 +6,7 @@ import type { SteerJson } from './json.js';
 import { parseDuration } from './format.js';
 import { MAX_EVENT_KEY_LENGTH, MAX_EVENT_NAME_LENGTH } from '../triggers/event.js';
 import { nonEmptyString } from '../validate.js';
-import { ExecutionNotFoundError, TaskNotFoundError, ValidationError } from '../errors.js';
-
-const REDRIVE_BATCH = 500;
+import { redriveAllFailed, redriveExecution } from '../redrive.js';
 
 // The commands that change something: each is stored for the running scheduler to
 // act on (at its next wake; a removal stops a running handler at its next
@@ -64,27 +62,15 @@ export function steeringCommands(
         if (options.task !== undefined || options.since !== undefined)
           throw new UsageError('retry: give an execution, or --task and --since, not both');
         const executionId = positiveInt('execution')(execution);
-        const result = await store.redrive({ executionId, now });
-        if ('refused' in result) {
-          if (result.refused === 'not-found') throw new ExecutionNotFoundError(executionId);
-          if (result.refused === 'task-gone') throw new TaskNotFoundError(result.taskId);
-          throw new ValidationError('execution', `execution ${executionId} is ${result.status}, not failed`);
-        }
+        const runId = await redriveExecution(store, executionId, now);
         print(
-          { command: 'retry', runs: 1, runId: result.runId },
-          () =>
-            `retry: execution ${executionId} → run ${result.runId} — the running scheduler starts it at its next wake`,
+          { command: 'retry', runs: 1, runId },
+          () => `retry: execution ${executionId} → run ${runId} — the running scheduler starts it at its next wake`,
         );
         return;
       }
       const taskId = options.task === undefined ? null : (await resolveTask(store, options.task)).id;
-      const from = since(options.since, now) ?? 0;
-      let runs = 0;
-      for (;;) {
-        const made = await store.redriveFailed({ taskId, since: from, limit: REDRIVE_BATCH, now });
-        runs += made;
-        if (made < REDRIVE_BATCH) break;
-      }
+      const runs = await redriveAllFailed(store, { taskId, since: since(options.since, now) ?? 0, now });
       print({ command: 'retry', runs }, () => `retry: ${runs} failed run(s) queued again`);
     });
 

@@ -36,11 +36,10 @@ export class Registrar {
   async runOnce(now: number): Promise<void> {
     const names = [...this.#handlers.keys()].sort().join('\n');
     if (names === this.#registered && now - this.#registeredAt < REGISTRATION_REFRESH_MS) return;
-    const { readings, named, sampledAt } = this.#device.state;
     await this.#store.saveScheduler({
       owner: this.#owner,
       handlers: [...this.#handlers.keys()],
-      device: { readings, named, sampledAt },
+      device: this.#device.state,
       now,
     });
     this.#registered = names;

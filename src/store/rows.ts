@@ -1,4 +1,4 @@
-import { parseStoredConditions } from '../conditions.js';
+import { parseStoredConditions, type DeviceSnapshot } from '../conditions.js';
 import type { Execution, RunReason } from '../execution.js';
 import { parseJson } from '../json.js';
 import type { NormalizedRetryPolicy } from '../retry-policy.js';
@@ -8,7 +8,7 @@ import type { TriggerSpec } from '../triggers/spec.js';
 import type { ConditionLostPolicy } from '../values.js';
 import type * as pg from './postgres/schema.js';
 import type * as sqlite from './sqlite/schema.js';
-import type { ClaimedRun, RunningRun } from './store.js';
+import type { ClaimedRun, RunningRun, SchedulerInfo } from './store.js';
 
 // Rows as drizzle reads them (both stores name their columns alike), the rows a
 // new task starts with, and the public shapes rows become: no row shape leaves
@@ -314,4 +314,15 @@ export interface FailedAttempt {
   eventPayload: string | null;
   /** The task's, for the new run's place in the claim order. */
   priority: number;
+}
+
+/** A `schedulers` row as both stores read it: handlers and the latest device reading are JSON. */
+export function toSchedulerInfo<R extends { handlers: string; device: string | null }>(
+  row: R,
+): Omit<R, 'handlers' | 'device'> & Pick<SchedulerInfo, 'handlers' | 'device'> {
+  return {
+    ...row,
+    handlers: JSON.parse(row.handlers) as string[],
+    device: row.device === null ? null : (JSON.parse(row.device) as DeviceSnapshot),
+  };
 }

@@ -1,4 +1,4 @@
-import type { DeviceSnapshot } from '../../conditions.js';
+import { toSchedulerInfo } from '../rows.js';
 import type { SaveSchedulerParams } from '../params.js';
 import type { RunInfo, SchedulerInfo } from '../store.js';
 import { query, type Queryable } from './connection.js';
@@ -66,11 +66,7 @@ export async function schedulersOf(client: Queryable): Promise<SchedulerInfo[]> 
     `SELECT id, host, pid, handlers, device, started_at AS "startedAt", last_seen_at AS "lastSeenAt"
      FROM background_tasks.schedulers ORDER BY last_seen_at DESC`,
   );
-  return rows.map((row) => ({
-    ...row,
-    handlers: JSON.parse(row.handlers) as string[],
-    device: row.device === null ? null : (JSON.parse(row.device) as DeviceSnapshot),
-  }));
+  return rows.map(toSchedulerInfo);
 }
 
 export function runsOf(

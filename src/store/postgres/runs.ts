@@ -59,8 +59,8 @@ async function redriveOne(client: Queryable, attempt: FailedAttempt, now: number
   return Number(run!.id);
 }
 
-// The execution is locked, so two nodes redriving it at once make one run; its task
-// KEY SHARE, so that a removal at the same moment waits, or is seen.
+// The execution is locked (retryFailed on another node skips it meanwhile, and waits
+// for no one); its task KEY SHARE, so that a removal at the same moment waits, or is seen.
 const FAILED_ATTEMPT = `
   SELECT e.id, e.task_id AS "taskId", e.reason, e.event_name AS "eventName", e.event_payload AS "eventPayload",
          t.priority

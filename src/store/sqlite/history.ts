@@ -2,8 +2,7 @@ import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import type { Execution, ExecutionFilter, ExecutionStatus } from '../../execution.js';
-import { toExecution } from '../rows.js';
-import type { DeviceSnapshot } from '../../conditions.js';
+import { toExecution, toSchedulerInfo } from '../rows.js';
 import type { SaveSchedulerParams } from '../params.js';
 import type { DatabaseInfo, RunInfo, RunOutcome, SchedulerInfo, TaskCounts } from '../store.js';
 import { MIGRATIONS_TABLE, type SqliteDb } from './open.js';
@@ -100,16 +99,7 @@ export function removeScheduler(db: SqliteDb, ownerId: string, staleBefore: numb
 }
 
 export function schedulersOf(db: SqliteDb): SchedulerInfo[] {
-  return db
-    .select()
-    .from(schedulers)
-    .orderBy(desc(schedulers.lastSeenAt))
-    .all()
-    .map((row) => ({
-      ...row,
-      handlers: JSON.parse(row.handlers) as string[],
-      device: row.device === null ? null : (JSON.parse(row.device) as DeviceSnapshot),
-    }));
+  return db.select().from(schedulers).orderBy(desc(schedulers.lastSeenAt)).all().map(toSchedulerInfo);
 }
 
 export function runsOf(

@@ -23,13 +23,14 @@ function pluck<P extends unknown[], R>(db: Database.Database, source: string): S
   return db.prepare<P, R>(source).pluck();
 }
 
-const READY_IN_ORDER = `
+/** Ready runs in claim order, walked along the runs_claim_order index, with `also` among the conditions. */
+const readyInOrder = (also = '') => `
   SELECT r.id AS runId, r.task_id AS taskId, r.attempt, r.interruptions, r.reason,
          r.event_name AS eventName, r.event_payload AS eventPayload, r.due_at AS dueAt,
          t.key AS taskKey, t.name, t.handler, t.module, t.memory_limit_mb AS memoryLimitMb, t.paused, t.args AS argsJson,
          t.timeout_ms AS timeoutMs, ${RETRY_COLUMNS}, t.conditions AS conditionsJson, t.condition_lost AS conditionLost
   FROM runs r INDEXED BY runs_claim_order JOIN tasks t ON t.id = r.task_id
-  WHERE r.state = 'waiting' AND r.due_at <= ?
+  WHERE r.state = 'waiting' AND r.due_at <= ? ${also}
   ORDER BY r.priority DESC, r.due_at, r.task_id, r.id`;
 
 /** @internal */
@@ -64,15 +65,12 @@ export function prepareStatements(db: Database.Database) {
 
     runningTaskIds: pluck<[], number>(db, "SELECT task_id FROM runs WHERE state = 'running'"),
     // Ready runs in claim order, walked along the runs_claim_order index.
-    readyInOrder: prepare<[number], ReadyRow>(db, READY_IN_ORDER),
+    readyInOrder: prepare<[number], ReadyRow>(db, readyInOrder()),
     // The same, leaving out (in SQL, without making a row object of each) runs whose
     // conditions are known not to hold here: a backlog of held runs costs little.
     readyInOrderExcept: prepare<[number, string], ReadyRow>(
       db,
-      READY_IN_ORDER.replace(
-        "WHERE r.state = 'waiting' AND r.due_at <= ?",
-        "WHERE r.state = 'waiting' AND r.due_at <= ? AND (t.conditions IS NULL OR t.conditions NOT IN (SELECT value FROM json_each(?)))",
-      ),
+      readyInOrder('AND (t.conditions IS NULL OR t.conditions NOT IN (SELECT value FROM json_each(?)))'),
     ),
     insertExecution: prepare<
       [number, string, string | null, number, number, RunReason, string | null, string | null, number, number, string]
