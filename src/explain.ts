@@ -1,4 +1,5 @@
 import { describeUnmet, unmetConditions, type SchedulerDevice, type UnmetCondition } from './conditions.js';
+import { describeHold, limitHolds, type LimitedRun, type LimitHold, type LimitState } from './flow.js';
 import type { RunInfo } from './store/store.js';
 import type { Task, TriggerInfo } from './task.js';
 import { nextSlot } from './triggers/schedule.js';
@@ -7,13 +8,18 @@ import { nextSlot } from './triggers/schedule.js';
 export interface Explanation {
   taskId: number;
   name: string;
-  /** `held`: runs are ready, but no live scheduler's device meets the task's conditions. */
+  /**
+   * `held`: runs are ready, but no live scheduler's device meets the task's
+   * conditions, or a group or rate limit holds them (`limits`).
+   */
   state: 'running' | 'ready' | 'held' | 'scheduled' | 'paused' | 'idle';
   /** The next five times its periodic and one-time triggers fire (epoch ms). */
   nextFireTimes: number[];
   runs: RunInfo[];
   /** With `conditions`: for each live scheduler, the conditions its latest reading does not meet. */
   conditions: { scheduler: string; unmet: UnmetCondition[] }[];
+  /** With ready runs: each group or rate limit that holds them now, and until when if known. */
+  limits: LimitHold[];
   reasons: string[];
 }
 
@@ -27,10 +33,12 @@ export interface ExplainInput {
   freeSlots: number | null;
   /** The devices of live schedulers that can take the task's runs. */
   devices: SchedulerDevice[];
+  /** Its groups and the recent starts of its rate limits (`readLimitState`). */
+  limits: LimitState;
 }
 
 /** Pure: from a task, its runs and who can take them, the reasons in words. */
-export function explain({ task, runs, now, handlers, freeSlots, devices }: ExplainInput): Explanation {
+export function explain({ task, runs, now, handlers, freeSlots, devices, limits }: ExplainInput): Explanation {
   const reasons: string[] = [];
   const at = (time: number) => new Date(time).toISOString();
   const running = runs.filter((run) => run.state === 'running');
@@ -43,6 +51,7 @@ export function explain({ task, runs, now, handlers, freeSlots, devices }: Expla
       : devices.map(({ scheduler, device }) => ({ scheduler, unmet: unmetConditions(task.conditions!, device) }));
   // Held when every live scheduler that reported its device says no (none reported: nobody can say).
   const held = conditions.length > 0 && conditions.every((c) => c.unmet.length > 0);
+  const limitedBy = ready.length === 0 ? [] : limitHolds(limitedRunOf(task), limits, now);
 
   for (const run of running)
     reasons.push(`running now: attempt ${run.attempt} (run ${run.id}), started by ${run.owner ?? 'unknown'}`);
@@ -57,6 +66,8 @@ export function explain({ task, runs, now, handlers, freeSlots, devices }: Expla
       reasons.push(
         `${ready.length} run(s) ready, held by their conditions on every live scheduler (${why.join('; ')})`,
       );
+    } else if (limitedBy.length > 0) {
+      reasons.push(`${ready.length} run(s) ready, held: ${limitedBy.map(describeHold).join('; ')}`);
     } else if (freeSlots === 0) reasons.push(`${ready.length} run(s) ready, waiting for a free slot`);
     else reasons.push(`${ready.length} run(s) ready: the next wake starts one`);
   }
@@ -92,13 +103,18 @@ export function explain({ task, runs, now, handlers, freeSlots, devices }: Expla
       : task.paused
         ? 'paused'
         : ready.length > 0
-          ? held && served
+          ? (held || limitedBy.length > 0) && served
             ? 'held'
             : 'ready'
           : later.length > 0 || nextFireTimes.length > 0
             ? 'scheduled'
             : 'idle';
-  return { taskId: task.id, name: task.name, state, nextFireTimes, runs, conditions, reasons };
+  return { taskId: task.id, name: task.name, state, nextFireTimes, runs, conditions, limits: limitedBy, reasons };
+}
+
+/** What limits a task's runs, as the flow policy reads it. */
+export function limitedRunOf(task: Task): LimitedRun {
+  return { taskId: task.id, groups: task.groups.length === 0 ? null : task.groups, rateLimit: task.rateLimit };
 }
 
 /** The next `count` fire times of time-driven triggers, merged. Jitter applies only to the first of each. */

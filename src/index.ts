@@ -20,6 +20,7 @@ export type {
   CliJson,
   DoctorJson,
   FireJson,
+  GroupsJson,
   MigrateJson,
   PruneJson,
   RetryJson,
@@ -41,6 +42,8 @@ export { MAX_INTERRUPTIONS_IN_A_ROW } from './runtime/outcome.js';
 export { MAX_JSON_BYTES } from './json.js';
 export type { Conditions, DeviceReadings, DeviceState, UnmetCondition } from './conditions.js';
 export type { DeviceSource } from './runtime/device.js';
+export type { Group, GroupInfo, GroupOptions, LimitHold, RateLimit } from './flow.js';
+export type { HeldByLimit } from './runtime/limit-state.js';
 export {
   BackgroundTasksError,
   ConditionLostError,

@@ -6,7 +6,9 @@ import { SchedulerClosedError, TaskNotFoundError, ValidationError } from './erro
 import { redriveAllFailed, redriveExecution } from './redrive.js';
 import type { ExecutionEvent, SchedulerEventMap } from './events.js';
 import type { Execution, ExecutionFilter, WaitForRunOptions } from './execution.js';
-import { explain, type Explanation } from './explain.js';
+import { explain, limitedRunOf, type Explanation } from './explain.js';
+import { groupName, validateGroupOptions, type Group, type GroupInfo, type GroupOptions } from './flow.js';
+import { heldByLimits, readLimitState } from './runtime/limit-state.js';
 import { toJson, type JsonArgsCheck } from './json.js';
 import type { Handler } from './runtime/executor.js';
 import { systemDevice, type DeviceSource } from './runtime/device.js';
@@ -15,7 +17,7 @@ import { conditionName } from './conditions.js';
 import { normalizeHistoryPolicy, type HistoryPolicy } from './maintenance/retention.js';
 import { Batcher } from './runtime/batcher.js';
 import { Loop } from './runtime/loop.js';
-import { Telemetry } from './runtime/telemetry.js';
+import { Telemetry, type HeldRunCount } from './runtime/telemetry.js';
 import { createOwner } from './runtime/owner.js';
 import { liveDevices, liveHandlers } from './runtime/registration.js';
 import { isDefinedHandler, type DefinedHandler } from './define-handler.js';
@@ -162,6 +164,33 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
       throw new ValidationError('condition', `must be a function, got ${describe(condition)}`);
     this.#conditions.set(name, condition);
     return this;
+  }
+
+  /**
+   * Defines a concurrency group (SPEC rules 16 and 17), or replaces its limits: at
+   * most `maxRunning` runs of the tasks that name it in `groups` run at once, and at
+   * most `rateLimit.max` start in any `rateLimit.per` ms, across every process on
+   * the file and every node on PostgreSQL. Stored in the database (`task_groups`),
+   * so it holds for every scheduler on it. Runs of a task naming a group that is not
+   * defined wait until it is.
+   */
+  async defineGroup(name: string, options: GroupOptions): Promise<Group> {
+    this.#assertOpen();
+    const { maxRunning, rateLimit } = validateGroupOptions(options);
+    const group = await this.#store.defineGroup({
+      name: groupName(name, 'name'),
+      maxRunning,
+      rateLimit,
+      now: await this.#now(),
+    });
+    this.#loop.wake();
+    return group;
+  }
+
+  /** Every group, with the runs of its tasks running now (anywhere). */
+  async groups(): Promise<GroupInfo[]> {
+    this.#assertOpen();
+    return this.#store.groups();
   }
 
   /**
@@ -412,17 +441,25 @@ export class Scheduler extends EventEmitter<SchedulerEventMap> {
         device: this.#loop.device.state,
       });
     }
-    return explain({ task, runs, now, handlers, freeSlots, devices });
+    const limits = await readLimitState(this.#store, [limitedRunOf(task)], now);
+    return explain({ task, runs, now, handlers, freeSlots, devices, limits });
   }
 
-  /** Ready runs held here by their conditions, counted per unmet condition (a run held by two counts in both). */
-  async #heldRuns(): Promise<{ condition: string; runs: number }[]> {
+  /**
+   * Ready runs held back: here by their conditions, counted per unmet condition,
+   * and anywhere by groups and rate limits (a run held by two counts in both).
+   */
+  async #heldRuns(): Promise<HeldRunCount[]> {
+    const now = this.#clock.now();
     const counts = new Map<string, number>();
-    for (const { conditionsJson, runs } of await this.#store.readyByConditions({ now: this.#clock.now() })) {
+    for (const { conditionsJson, runs } of await this.#store.readyByConditions({ now })) {
       for (const { condition } of this.#loop.device.unmet(conditionsJson))
         counts.set(condition, (counts.get(condition) ?? 0) + runs);
     }
-    return [...counts].map(([condition, runs]) => ({ condition, runs }));
+    const held: HeldRunCount[] = [...counts].map(([condition, runs]) => ({ hold: 'condition', condition, runs }));
+    for (const { reason, group, runs } of await heldByLimits(this.#store, now))
+      held.push({ hold: reason, ...(group === null ? {} : { group }), runs });
+    return held;
   }
 
   /** Handlers running now in this scheduler. */

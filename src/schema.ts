@@ -8,5 +8,15 @@
 //
 // The SQLite tables are the default exports; PostgreSQL's (in the
 // `background_tasks` schema) are under `pg`.
-export { eventKeys, executions, runs, schedulers, spentKeys, tasks, triggers } from './store/sqlite/schema.js';
+export {
+  eventKeys,
+  executions,
+  rateStarts,
+  runs,
+  schedulers,
+  spentKeys,
+  taskGroups,
+  tasks,
+  triggers,
+} from './store/sqlite/schema.js';
 export * as pg from './store/postgres/schema.js';

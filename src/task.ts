@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { validateConditions, type Conditions } from './conditions.js';
+import { validateRateLimit, validateTaskGroups, type RateLimit } from './flow.js';
 import { ValidationError } from './errors.js';
 import { toJson, type JsonValue } from './json.js';
 import { normalizeRetryPolicy, type NormalizedRetryPolicy, type RetryPolicy } from './retry-policy.js';
@@ -53,6 +54,13 @@ export interface TaskDefinition<Args = JsonValue | object> {
    * `interrupted`, and runs it again, with the same attempt number, once they hold.
    */
   conditionLost?: ConditionLostPolicy;
+  /**
+   * Concurrency groups it belongs to (SPEC rule 16), defined with `defineGroup`: a
+   * run starts only where each has a free place, and within each group's rate limit.
+   */
+  groups?: string[];
+  /** At most `max` of its runs start in any window of `per` ms, across every process and node (rule 17). */
+  rateLimit?: RateLimit;
 }
 
 /** A definition after validation, ready for the store. */
@@ -71,6 +79,9 @@ export interface NewTask {
   /** The conditions as stored: JSON with a fixed field order, so equal sets are equal text. */
   conditionsJson: string | null;
   conditionLost: ConditionLostPolicy;
+  /** Sorted; null: none. */
+  groups: string[] | null;
+  rateLimit: RateLimit | null;
   triggers: TriggerSpec[];
 }
 
@@ -105,6 +116,9 @@ export interface Task {
   paused: boolean;
   conditions: Conditions | null;
   conditionLost: ConditionLostPolicy;
+  /** Its concurrency groups, sorted; empty: none. */
+  groups: string[];
+  rateLimit: RateLimit | null;
   triggers: TriggerInfo[];
   createdAt: number;
   updatedAt: number;
@@ -133,6 +147,8 @@ const DEFINITION_FIELDS: ReadonlySet<string> = new Set<keyof TaskDefinition>([
   'paused',
   'conditions',
   'conditionLost',
+  'groups',
+  'rateLimit',
 ]);
 
 export function validateDefinition(definition: TaskDefinition<unknown>): NewTask {
@@ -187,6 +203,8 @@ export function validateDefinition(definition: TaskDefinition<unknown>): NewTask
     paused: definition.paused ?? false,
     conditionsJson: conditionsJson(definition.conditions),
     conditionLost: oneOf(definition.conditionLost ?? 'wait', 'conditionLost', CONDITION_LOST_POLICIES),
+    groups: validateTaskGroups(definition.groups),
+    rateLimit: validateRateLimit(definition.rateLimit, 'rateLimit'),
     triggers: specs,
   };
 }

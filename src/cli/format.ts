@@ -1,4 +1,6 @@
 import { describeUnmet, type HeldRuns } from '../conditions.js';
+import type { GroupInfo } from '../flow.js';
+import type { HeldByLimit } from '../runtime/limit-state.js';
 import type { TriggerInfo } from '../task.js';
 import type { DatabaseInfo } from '../store/store.js';
 
@@ -63,6 +65,26 @@ export function describeHeld({ conditions, runs, unmet }: HeldRuns): string {
       ? 'no live scheduler reported its device'
       : unmet.map((u) => `${u.scheduler} ${u.unmet.map(describeUnmet).join(', ')}`).join('; ');
   return `${runs} run(s) wanting ${JSON.stringify(conditions)}: ${where}`;
+}
+
+/** Runs held by a group or rate limit, in words. */
+export function describeHeldByLimit({ reason, group, runs, until }: HeldByLimit): string {
+  const by =
+    reason === 'group-undefined'
+      ? `group "${group}", which is not defined`
+      : reason === 'group-full'
+        ? `group "${group}", full`
+        : group === null
+          ? 'their tasks\' own rate limits'
+          : `the rate limit of group "${group}"`;
+  return `${runs} run(s) held by ${by}${until === null ? '' : ` (next start allowed at ${formatTime(until)})`}`;
+}
+
+/** A group in words: "modem: 2 of 3 running, 10 starts per 1m". */
+export function describeGroup(group: GroupInfo): string {
+  const running = group.maxRunning === null ? `${group.running} running` : `${group.running} of ${group.maxRunning} running`;
+  const rate = group.rateLimit === null ? '' : `, ${group.rateLimit.max} start(s) per ${formatDuration(group.rateLimit.per)}`;
+  return `${group.name}: ${running}${rate}`;
 }
 
 export function percentile(sorted: number[], p: number): number | null {

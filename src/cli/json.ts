@@ -1,4 +1,6 @@
 import type { HeldRuns } from '../conditions.js';
+import type { GroupInfo } from '../flow.js';
+import type { HeldByLimit } from '../runtime/limit-state.js';
 import type { Execution, ExecutionStatus } from '../execution.js';
 import type { Explanation } from '../explain.js';
 import type { DatabaseInfo, SchedulerInfo } from '../store/store.js';
@@ -25,6 +27,10 @@ export interface DoctorJson extends DatabaseInfo {
   heldRuns: HeldRuns[];
   /** Named conditions that ready runs require and no live scheduler defines: those runs wait for nobody. */
   undefinedConditions: string[];
+  /** Ready runs held by a full or undefined group or by a rate limit, per reason and group. */
+  limitedRuns: HeldByLimit[];
+  /** Groups that tasks with ready runs name and nobody defined (defineGroup): those runs wait until one is. */
+  undefinedGroups: string[];
   schedulers: (SchedulerInfo & { alive: boolean })[];
 }
 
@@ -101,8 +107,12 @@ export interface CliErrorJson {
 }
 
 /** Anything a command prints on stdout under --json; `history` prints executions. */
+/** `groups --json`. */
+export type GroupsJson = GroupInfo[];
+
 export type CliJson =
   | MigrateJson
+  | GroupsJson
   | DoctorJson
   | TaskRow[]
   | ShowJson

@@ -4,7 +4,8 @@ import { systemClock } from '../clock.js';
 import { BackgroundTasksError, ExecutionNotFoundError, TaskNotFoundError, ValidationError } from '../errors.js';
 import type { Execution, ExecutionStatus } from '../execution.js';
 import { heldRuns } from '../conditions.js';
-import { explain } from '../explain.js';
+import { explain, limitedRunOf } from '../explain.js';
+import { heldByLimits, readLimitState } from '../runtime/limit-state.js';
 import { isOwnerGone } from '../runtime/owner.js';
 import { isLive, liveDevices, liveHandlers } from '../runtime/registration.js';
 import { isPostgresUrl } from '../store/postgres/connection.js';
@@ -15,7 +16,9 @@ import type { Store } from '../store/store.js';
 import { NoFileError, NoTaskError, UsageError } from './context.js';
 import type { CliErrorJson, CliJson, DoctorJson, StatsRow, TaskRow } from './json.js';
 import {
+  describeGroup,
   describeHeld,
+  describeHeldByLimit,
   describeSize,
   describeTrigger,
   formatDuration,
@@ -125,12 +128,16 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       const seen = schedulers.map((s) => ({ ...s, alive: isLive(s, now) }));
       const devices = liveDevices(schedulers, now);
       const { held, undefinedNames } = heldRuns(await store.readyByConditions({ now }), devices);
+      const limited = await heldByLimits(store, now);
+      const undefinedGroups = limited.flatMap((h) => (h.reason === 'group-undefined' ? [h.group!] : []));
       const report: DoctorJson = {
         ...info,
         stuckRuns: stuck.map((run) => run.runId),
         unservedHandlers: unserved,
         heldRuns: held,
         undefinedConditions: undefinedNames,
+        limitedRuns: limited,
+        undefinedGroups,
         schedulers: seen,
       };
       print(report, () =>
@@ -141,6 +148,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
           `stuck runs       ${stuck.length === 0 ? 'none' : stuck.map((run) => `run ${run.runId} (owner pid ${run.owner.pid} on ${run.owner.host} is gone)`).join(', ')}`,
           `unserved         ${unserved.length === 0 ? 'none' : unserved.map((h) => `"${h}" (ready runs, no live scheduler registered it)`).join(', ')}`,
           `held             ${held.length === 0 ? 'none' : held.map(describeHeld).join('; ')}`,
+          `limited          ${limited.length === 0 ? 'none' : limited.map(describeHeldByLimit).join('; ')}`,
           ...(undefinedNames.length === 0
             ? []
             : [
@@ -150,8 +158,16 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
         ].join('\n'),
       );
       // Runs that nobody will take are trouble too, as a stuck run is.
-      if (info.integrity !== 'ok' || stuck.length > 0 || unserved.length > 0 || undefinedNames.length > 0)
-        exitCode = EXIT.database;
+      const waitForNobody = undefinedNames.length > 0 || undefinedGroups.length > 0;
+      if (info.integrity !== 'ok' || stuck.length > 0 || unserved.length > 0 || waitForNobody) exitCode = EXIT.database;
+    });
+
+  program
+    .command('groups')
+    .description('concurrency groups: their limits, and the runs of their tasks running now')
+    .action(async () => {
+      const groups = await (await open()).groups();
+      print(groups, () => (groups.length === 0 ? 'no groups' : groups.map(describeGroup).join('\n')));
     });
 
   program
@@ -216,6 +232,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
         handlers: liveHandlers(schedulers, now),
         freeSlots: null,
         devices: liveDevices(schedulers, now, task),
+        limits: await readLimitState(store, [limitedRunOf(task)], now),
       });
       print({ task, ...explanation }, () =>
         [
@@ -227,6 +244,10 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
           ...(task.conditions === null
             ? []
             : [`conditions ${JSON.stringify(task.conditions)}; when lost: ${task.conditionLost}`]),
+          ...(task.groups.length === 0 ? [] : [`groups ${task.groups.join(', ')}`]),
+          ...(task.rateLimit === null
+            ? []
+            : [`rate limit ${task.rateLimit.max} start(s) per ${formatDuration(task.rateLimit.per)}`]),
           `state: ${explanation.state}`,
           `next fires: ${explanation.nextFireTimes.map(formatTime).join(', ') || 'none'}`,
           ...explanation.reasons.map((reason) => `- ${reason}`),

@@ -104,6 +104,7 @@ export class Producer {
       leaseUntil: now + LEASE_MS,
       holds: this.#deps.holds,
       held: this.#deps.held,
+      time: () => clock.now(),
     });
     for (const { triggerId, taskId, error } of fired.broken) {
       const message = `trigger ${triggerId} of task ${taskId} cannot be scheduled and was disabled: ${error.message}`;

@@ -13,11 +13,19 @@ import type { Decision } from './outcome.js';
 
 const SCOPE = 'background-tasks';
 
+/** Held runs as the held_runs gauge reports them: why, and which condition or group (none: a task's own rate limit). */
+export interface HeldRunCount {
+  hold: 'condition' | 'group-full' | 'group-undefined' | 'rate-limit';
+  condition?: string;
+  group?: string;
+  runs: number;
+}
+
 /**
  * Spans and metrics through @opentelemetry/api: a no-op unless the application
  * installs an SDK. One span per attempt (the handler runs inside it, so its own
  * spans nest), and: runs by outcome, duration, start lag, running count, ready backlog,
- * runs held by device conditions.
+ * runs held by device conditions, groups and rate limits.
  */
 export class Telemetry {
   readonly #tracer = trace.getTracer(SCOPE);
@@ -41,7 +49,7 @@ export class Telemetry {
   constructor(
     running: () => number,
     readyBacklog: () => Promise<number>,
-    heldRuns: () => Promise<{ condition: string; runs: number }[]>,
+    heldRuns: () => Promise<HeldRunCount[]>,
   ) {
     this.#meter
       .createObservableGauge('background_tasks.running', { description: 'Handlers running in this scheduler' })
@@ -51,11 +59,17 @@ export class Telemetry {
       .addCallback(async (result) => result.observe(await readyBacklog()));
     this.#meter
       .createObservableGauge('background_tasks.held_runs', {
-        description: 'Ready runs this node holds because a condition of their task does not hold here, by condition',
+        description:
+          'Ready runs held back, by reason (hold): a condition of their task that does not hold here, a full or undefined group, a rate limit',
       })
       .addCallback(async (result) => {
-        for (const { condition, runs } of await heldRuns())
-          result.observe(runs, { 'background_tasks.condition': condition });
+        for (const { hold, condition, group, runs } of await heldRuns()) {
+          result.observe(runs, {
+            'background_tasks.hold': hold,
+            ...(condition === undefined ? {} : { 'background_tasks.condition': condition }),
+            ...(group === undefined ? {} : { 'background_tasks.group': group }),
+          });
+        }
       });
   }
 

@@ -1,3 +1,4 @@
+import type { RateLimit } from '../flow.js';
 import type { DeviceSnapshot } from '../conditions.js';
 import type { ExecutionFilter } from '../execution.js';
 import type { NewTaskWithSchedule } from '../task.js';
@@ -121,4 +122,17 @@ export interface CountReadyParams {
   now: number;
   /** Counting stops here. */
   limit: number;
+}
+
+export interface DefineGroupParams {
+  name: string;
+  maxRunning: number | null;
+  rateLimit: RateLimit | null;
+  now: number;
+}
+
+export interface RecentStartsParams {
+  /** Each limiter (`task:<id>`, `group:<name>`) with its window. */
+  limiters: { limiter: string; per: number }[];
+  now: number;
 }

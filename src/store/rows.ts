@@ -1,5 +1,6 @@
 import { parseStoredConditions, type DeviceSnapshot } from '../conditions.js';
 import type { Execution, RunReason } from '../execution.js';
+import { parseStoredGroups, type Group, type RateLimit } from '../flow.js';
 import { parseJson } from '../json.js';
 import type { NormalizedRetryPolicy } from '../retry-policy.js';
 import type { NewTaskWithSchedule, Task, TriggerInfo } from '../task.js';
@@ -8,7 +9,7 @@ import type { TriggerSpec } from '../triggers/spec.js';
 import type { ConditionLostPolicy } from '../values.js';
 import type * as pg from './postgres/schema.js';
 import type * as sqlite from './sqlite/schema.js';
-import type { ClaimedRun, RunningRun, SchedulerInfo } from './store.js';
+import type { ClaimedRun, ReadyLimited, RunningRun, SchedulerInfo } from './store.js';
 
 // Rows as drizzle reads them (both stores name their columns alike), the rows a
 // new task starts with, and the public shapes rows become: no row shape leaves
@@ -31,6 +32,43 @@ export function retryPolicyOf(row: RetryColumns): NormalizedRetryPolicy | null {
     backoff: row.retryBackoff ?? 'fixed',
     maxDelay: row.retryMaxDelayMs,
   };
+}
+
+export function rateLimitOf(row: { rateMax: number | null; ratePerMs: number | null }): RateLimit | null {
+  return row.rateMax === null || row.ratePerMs === null ? null : { max: row.rateMax, per: row.ratePerMs };
+}
+
+/** A task_groups row as both stores read it. */
+export interface GroupRow {
+  name: string;
+  maxRunning: number | null;
+  rateMax: number | null;
+  ratePerMs: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export function groupOf(row: GroupRow): Group {
+  return {
+    name: row.name,
+    maxRunning: row.maxRunning,
+    rateLimit: rateLimitOf(row),
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+/** A ready limited task as both stores read it. */
+export interface ReadyLimitedRow {
+  taskId: number;
+  groupsJson: string | null;
+  rateMax: number | null;
+  ratePerMs: number | null;
+  runs: number;
+}
+
+export function toReadyLimited(row: ReadyLimitedRow): ReadyLimited {
+  return { taskId: row.taskId, groups: parseStoredGroups(row.groupsJson), rateLimit: rateLimitOf(row), runs: row.runs };
 }
 
 export function specKey(spec: TriggerSpec): string {
@@ -84,6 +122,8 @@ export function toTask(row: TaskRow, triggerRows: TriggerRow[]): Task {
     paused: row.paused,
     conditions: row.conditions === null ? null : parseStoredConditions(row.conditions),
     conditionLost: row.conditionLost,
+    groups: parseStoredGroups(row.groups) ?? [],
+    rateLimit: rateLimitOf(row),
     triggers: triggerRows.map((t): TriggerInfo => ({
       ...specOf(t),
       id: t.id,
@@ -145,6 +185,9 @@ export function taskDefinition(
     retryMaxDelayMs: retry?.maxDelay ?? null,
     conditions: task.conditionsJson,
     conditionLost: task.conditionLost,
+    groups: task.groups === null ? null : JSON.stringify(task.groups),
+    rateMax: task.rateLimit?.max ?? null,
+    ratePerMs: task.rateLimit?.per ?? null,
     updatedAt: now,
   };
 }

@@ -24,7 +24,10 @@ import type {
   SaveSchedulerParams,
   RemoveSchedulerParams,
   CountReadyParams,
+  DefineGroupParams,
+  RecentStartsParams,
 } from './params.js';
+import type { Group, GroupInfo, LimitedRun } from '../flow.js';
 
 export type * from './params.js';
 
@@ -56,6 +59,11 @@ export interface RunInfo {
   attempt: number;
   interruptions: number;
   owner: string | null;
+}
+
+/** A task in groups or with a rate limit that has ready runs, as the operator reports weigh it. */
+export interface ReadyLimited extends LimitedRun {
+  runs: number;
 }
 
 export interface TaskCounts {
@@ -164,6 +172,17 @@ export interface ClaimParams {
   holds: (conditionsJson: string) => boolean;
   /** Condition sets known not to hold here on the current reading: a store may leave their runs out unread. */
   held: () => string[];
+  /**
+   * The clock, read again once the claim holds its lock: starts are recorded at
+   * that time, never before the end (in another process) that made room for them.
+   */
+  time: () => number;
+}
+
+/** What one claim took, and when a run it passed over for a rate limit may start (a time to look again). */
+export interface ClaimBatch {
+  claims: ClaimedRun[];
+  retryAt: number | null;
 }
 
 /** Tasks and what makes their runs: the public API's writes and reads of tasks. */
@@ -194,6 +213,8 @@ export interface TaskStore {
   redriveFailed(params: RedriveFailedParams): Promise<number>;
   /** Stores one run per task listening to `name`; returns their ids, ascending. */
   fireEvent(params: FireEventParams): Promise<number[]>;
+  /** Adds or replaces a concurrency group (`task_groups`); a rate limit removed forgets its recorded starts. */
+  defineGroup(params: DefineGroupParams): Promise<Group>;
 }
 
 /** What the producer needs: the wake, and a nudge when another connection stored work. */
@@ -276,6 +297,12 @@ export interface OperatorStore {
   unservedHandlers(params: UnservedParams): Promise<string[]>;
   /** Ready runs of tasks with device conditions, counted by their conditions (as stored); paused tasks left out. */
   readyByConditions(params: { now: number }): Promise<{ conditionsJson: string; runs: number }[]>;
+  /** Every group, with the runs of its tasks running now. */
+  groups(): Promise<GroupInfo[]>;
+  /** Starts recorded in each limiter's current window, ascending. */
+  recentStarts(params: RecentStartsParams): Promise<Map<string, number[]>>;
+  /** Ready runs of tasks in groups or with rate limits, counted by task; paused and running tasks left out. */
+  readyLimited(params: { now: number }): Promise<ReadyLimited[]>;
   /** The pending and running runs of one task, or (without an id) the first `limit` ready at `now`. */
   runs(params: RunsParams): Promise<RunInfo[]>;
   inspect(): Promise<DatabaseInfo>;

@@ -1,9 +1,11 @@
+import { earliest } from '../../clock.js';
 import type { FirePlan, TriggerState } from '../../triggers/schedule.js';
 import { TRIGGER_COLUMNS } from '../columns.js';
 import { fireTrigger, type TriggerAdvance } from '../firing.js';
 import { toClaimedRun, type ClaimColumns, type TriggerRow } from '../rows.js';
-import type { ClaimedRun, ClaimParams, CompleteRunParams, FireResult } from '../store.js';
+import type { ClaimBatch, ClaimParams, CompleteRunParams, FireResult } from '../store.js';
 import { query, type Queryable } from './connection.js';
+import { admitLimited, lockFlow, recordStarts, type Admissions } from './flow.js';
 
 // The steps of one wake of the loop on PostgreSQL, run by PgStore.cycle inside one
 // transaction, each a single statement (or three, for firing) whatever the batch
@@ -123,6 +125,7 @@ const CLAIM = `
     WHERE r.state = 'waiting' AND r.due_at <= $1 AND NOT t.paused AND t.running_run_id IS NULL
       AND (t.module IS NOT NULL OR t.handler = ANY($2::text[]))
       AND (t.conditions IS NULL OR t.conditions = ANY($8::text[]))
+      AND ((t.groups IS NULL AND t.rate_max IS NULL) OR r.id = ANY($9::bigint[]))
     ORDER BY r.priority DESC, r.due_at, r.task_id, r.id
     LIMIT $3 * 2
     FOR NO KEY UPDATE OF r, t SKIP LOCKED
@@ -151,20 +154,40 @@ const CLAIM = `
   FROM started s JOIN chosen c ON c.run_id = s.run_id
   ORDER BY c.priority DESC, c.due_at, c.task_id, c.run_id`;
 
-/** Claims; `conditionSets` are the distinct conditions tasks have (from `look`): only those that hold here are taken. */
+/**
+ * Claims; `conditionSets` are the distinct conditions tasks have (from `look`): only
+ * those that hold here are taken. Runs of tasks in groups or with rate limits are
+ * taken only as `admitLimited` allows, and only when `limited` says there are such
+ * tasks: a database without them never takes the flow lock.
+ */
 export async function claim(
   client: Queryable,
-  { now, limit, handlers, owner, leaseUntil, holds }: ClaimParams,
-  conditionSets: string[],
-): Promise<ClaimedRun[]> {
+  params: ClaimParams,
+  { conditionSets, limited }: Pick<Look, 'conditionSets' | 'limited'>,
+): Promise<ClaimBatch> {
+  const { limit, handlers, owner, leaseUntil, holds } = params;
   const holding = conditionSets.filter(holds);
+  let now = params.now;
+  let admissions: Admissions = { allowed: new Map(), retryAt: null };
+  if (limited) {
+    await lockFlow(client);
+    // Read under the flow lock: a start is never recorded before the end that made room for it.
+    now = Math.max(now, params.time());
+    admissions = await admitLimited(client, { now, limit, handlers }, holding);
+  }
+  const { allowed } = admissions;
   const rows = await query<ClaimRow>(
     client,
     CLAIM,
-    [now, handlers, limit, owner.id, owner.host, owner.pid, leaseUntil, holding],
+    [now, handlers, limit, owner.id, owner.host, owner.pid, leaseUntil, holding, [...allowed.keys()]],
     'bt_claim',
   );
-  return rows.map((row) => toClaimedRun(row, row.executionId, now));
+  await recordStarts(
+    client,
+    rows.flatMap((row) => allowed.get(row.runId) ?? []),
+    now,
+  );
+  return { claims: rows.map((row) => toClaimedRun(row, row.executionId, now)), retryAt: admissions.retryAt };
 }
 
 /**
@@ -279,24 +302,30 @@ const LOOK = `
              FROM sets WHERE sets.conditions IS NOT NULL
            )
            SELECT conditions FROM sets WHERE conditions IS NOT NULL
-         ) AS "conditionSets"`;
+         ) AS "conditionSets",
+         EXISTS (SELECT 1 FROM background_tasks.tasks WHERE groups IS NOT NULL OR rate_max IS NOT NULL) AS limited`;
 
-export async function look(
-  client: Queryable,
-  now: number,
-): Promise<{ triggerDue: boolean; runReady: boolean; nextWakeAt: number | null; conditionSets: string[] }> {
-  const [row] = await query<{
-    triggerDue: boolean;
-    runReady: boolean;
-    run: number | null;
-    trigger: number | null;
-    conditionSets: string[];
-  }>(client, LOOK, [now], 'bt_look');
-  const times = [row!.run, row!.trigger].filter((t): t is number => t !== null);
+export interface Look {
+  triggerDue: boolean;
+  runReady: boolean;
+  nextWakeAt: number | null;
+  conditionSets: string[];
+  /** Whether any task is in a group or has a rate limit (tasks_limited). */
+  limited: boolean;
+}
+
+export async function look(client: Queryable, now: number): Promise<Look> {
+  const [row] = await query<Omit<Look, 'nextWakeAt'> & { run: number | null; trigger: number | null }>(
+    client,
+    LOOK,
+    [now],
+    'bt_look',
+  );
   return {
     triggerDue: row!.triggerDue,
     runReady: row!.runReady,
-    nextWakeAt: times.length === 0 ? null : Math.min(...times),
+    nextWakeAt: earliest(row!.run, row!.trigger),
     conditionSets: row!.conditionSets,
+    limited: row!.limited,
   };
 }

@@ -1,3 +1,4 @@
+import { taskLimiter } from '../../flow.js';
 import type { TriggerState } from '../../triggers/schedule.js';
 import { RETRY_COLUMNS, TRIGGER_COLUMNS } from '../columns.js';
 import { toRunningRun, triggerState, type FailedAttempt, type RunningRow, type TriggerRow } from '../rows.js';
@@ -20,6 +21,7 @@ export async function removeTask(client: Queryable, id: number, now: number): Pr
        AND id IN (SELECT execution_id FROM background_tasks.runs WHERE task_id = $1 AND state = 'running')`,
     [id, now],
   );
+  await query(client, 'DELETE FROM background_tasks.rate_starts WHERE limiter = $1', [taskLimiter(id)]);
   const removed = await query(client, 'DELETE FROM background_tasks.tasks WHERE id = $1 RETURNING id', [id]);
   return removed.length > 0;
 }

@@ -42,6 +42,11 @@ export const tasks = schema.table(
     // tasks with the same conditions hold the same text; null: none.
     conditions: text('conditions'),
     conditionLost: text('condition_lost', { enum: CONDITION_LOST_POLICIES }).notNull().default('wait'),
+    // Concurrency groups and rate limits (SPEC rules 16 and 17): the task's groups as a
+    // sorted JSON array of names (null: none), and its own rate limit (null: none).
+    groups: text('groups'),
+    rateMax: integer('rate_max'),
+    ratePerMs: ms('rate_per_ms'),
     // The run this task is running, anywhere in the fleet. A claim sets it under the
     // task's row lock, so two nodes can never run one task at once.
     runningRunId: bigint('running_run_id', { mode: 'number' }),
@@ -54,6 +59,10 @@ export const tasks = schema.table(
     index('tasks_conditions')
       .on(t.conditions)
       .where(sql`${t.conditions} IS NOT NULL`),
+    // Whether any task is limited (LOOK): the claim takes the fleet-wide flow lock only then.
+    index('tasks_limited')
+      .on(t.id)
+      .where(sql`${t.groups} IS NOT NULL OR ${t.rateMax} IS NOT NULL`),
   ],
 );
 
@@ -207,4 +216,24 @@ export const eventKeys = schema.table(
     firedAt: ms('fired_at').notNull(),
   },
   (t) => [primaryKey({ columns: [t.eventName, t.key] }), index('event_keys_fired').on(t.firedAt)],
+);
+
+/** Concurrency groups (SPEC rules 16 and 17), defined by `defineGroup`: across the fleet. */
+export const taskGroups = schema.table('task_groups', {
+  name: text('name').primaryKey(),
+  maxRunning: integer('max_running'),
+  rateMax: integer('rate_max'),
+  ratePerMs: ms('rate_per_ms'),
+  createdAt: ms('created_at').notNull(),
+  updatedAt: ms('updated_at').notNull(),
+});
+
+/** The starts a rate limit counts (`task:<id>` or `group:<name>`), about one window's worth. */
+export const rateStarts = schema.table(
+  'rate_starts',
+  {
+    limiter: text('limiter').notNull(),
+    startedAt: ms('started_at').notNull(),
+  },
+  (t) => [index('rate_starts_limiter').on(t.limiter, t.startedAt)],
 );

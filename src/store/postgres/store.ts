@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { PoolClient } from 'pg';
 import { DatabaseError } from '../../errors.js';
 import type { Execution } from '../../execution.js';
+import type { Group, GroupInfo } from '../../flow.js';
 import type { Task } from '../../task.js';
 import type * as Params from '../params.js';
 import type {
@@ -11,6 +12,7 @@ import type {
   DatabaseInfo,
   RunInfo,
   RunningRun,
+  ReadyLimited,
   RunOutcome,
   SchedulerInfo,
   Store,
@@ -28,6 +30,7 @@ import {
   type Queryable,
 } from './connection.js';
 import { complete } from './cycle.js';
+import { defineGroup, groupsOf, readyLimited, recentStarts } from './groups.js';
 import { wake } from './wake.js';
 import { inspect, pruneExecutions, readExecutions, runOutcome, taskCounts } from './history.js';
 import {
@@ -222,6 +225,23 @@ export class PgStore implements Store {
 
   fireEvent(params: Params.FireEventParams): Promise<number[]> {
     return this.#tx((client) => fireEvent(client, params), { notifyOthers: true });
+  }
+
+  defineGroup(params: Params.DefineGroupParams): Promise<Group> {
+    // A limit raised may let other nodes start what they hold back.
+    return this.#tx((client) => defineGroup(client, params), { notifyOthers: true });
+  }
+
+  groups(): Promise<GroupInfo[]> {
+    return this.#pooled((client) => groupsOf(client));
+  }
+
+  recentStarts(params: Params.RecentStartsParams): Promise<Map<string, number[]>> {
+    return this.#pooled((client) => recentStarts(client, params));
+  }
+
+  readyLimited({ now }: { now: number }): Promise<ReadyLimited[]> {
+    return this.#pooled((client) => readyLimited(client, now));
   }
 
   cycle(params: CycleParams): Promise<CycleResult> {

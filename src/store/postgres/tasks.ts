@@ -1,3 +1,4 @@
+import { taskLimiter } from '../../flow.js';
 import type { PoolClient } from 'pg';
 import type { NewTaskWithSchedule, Task } from '../../task.js';
 import type { TriggerState } from '../../triggers/schedule.js';
@@ -10,7 +11,7 @@ import { matchTriggers } from '../keyed-update.js';
 
 const TASK_COLUMNS = `t.id, t.key, t.name, t.handler, t.module, t.memory_limit_mb AS "memoryLimitMb", t.description,
   t.args, t.priority, t.timeout_ms AS "timeoutMs", ${RETRY_COLUMNS}, t.conditions, t.condition_lost AS "conditionLost",
-  t.paused, t.created_at AS "createdAt",
+  t.groups, t.rate_max AS "rateMax", t.rate_per_ms AS "ratePerMs", t.paused, t.created_at AS "createdAt",
   t.updated_at AS "updatedAt"`;
 
 export async function addTask(
@@ -34,6 +35,9 @@ export async function addTask(
     definition.retryMaxDelayMs,
     definition.conditions,
     definition.conditionLost,
+    definition.groups,
+    definition.rateMax,
+    definition.ratePerMs,
     now,
   ];
   // Nodes declaring the same keyed task at start-up: the first inserts it, the
@@ -44,20 +48,24 @@ export async function addTask(
       client,
       `INSERT INTO background_tasks.tasks (name, handler, module, memory_limit_mb, description, args, priority,
          timeout_ms, max_retries, retry_delay_ms, retry_backoff, retry_max_delay_ms, conditions, condition_lost,
-         updated_at, key, paused, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $15)
+         groups, rate_max, rate_per_ms, updated_at, key, paused, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $18)
        ON CONFLICT (key) DO UPDATE SET name = excluded.name, handler = excluded.handler, module = excluded.module,
          memory_limit_mb = excluded.memory_limit_mb, description = excluded.description, args = excluded.args,
          priority = excluded.priority, timeout_ms = excluded.timeout_ms, max_retries = excluded.max_retries,
          retry_delay_ms = excluded.retry_delay_ms, retry_backoff = excluded.retry_backoff,
          retry_max_delay_ms = excluded.retry_max_delay_ms, conditions = excluded.conditions,
-         condition_lost = excluded.condition_lost, updated_at = excluded.updated_at
+         condition_lost = excluded.condition_lost, groups = excluded.groups, rate_max = excluded.rate_max,
+         rate_per_ms = excluded.rate_per_ms, updated_at = excluded.updated_at
        RETURNING id, xmax = 0 AS created`,
       [...columns, task.key, task.paused],
     );
     id = upserted!.id;
     if (!upserted!.created) {
       await query(client, 'UPDATE background_tasks.runs SET priority = $1 WHERE task_id = $2', [task.priority, id]);
+      if (task.rateLimit === null) {
+        await query(client, 'DELETE FROM background_tasks.rate_starts WHERE limiter = $1', [taskLimiter(id)]);
+      }
       await syncTriggers(client, id, task.triggers, task.priority, now);
       return { task: (await readTask(client, id))!, created: false };
     }
@@ -66,8 +74,8 @@ export async function addTask(
       client,
       `INSERT INTO background_tasks.tasks (name, handler, module, memory_limit_mb, description, args, priority,
          timeout_ms, max_retries, retry_delay_ms, retry_backoff, retry_max_delay_ms, conditions, condition_lost,
-         updated_at, paused, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $15) RETURNING id`,
+         groups, rate_max, rate_per_ms, updated_at, paused, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $18) RETURNING id`,
       [...columns, task.paused],
       'bt_insert_task',
     );

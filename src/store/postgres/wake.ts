@@ -1,4 +1,5 @@
 import type { PoolClient } from 'pg';
+import { earliest } from '../../clock.js';
 import type { CycleParams, CycleResult, FireResult } from '../store.js';
 import { NOTIFY_CHANNEL, query, type Queryable } from './connection.js';
 import { claim, complete, fireDue, look } from './cycle.js';
@@ -25,13 +26,19 @@ export async function wake(params: CycleParams, { read, transaction, selfId }: W
     const completed = await complete(client, completions);
     seen ??= await look(client, now);
     const fired = seen.triggerDue ? await fireDue(client, now, params.plan, params.triggerLimit) : noFires();
-    const claims = wanted !== null && wantClaims ? await claim(client, { ...wanted, now }, seen.conditionSets) : [];
+    const batch =
+      wanted !== null && wantClaims ? await claim(client, { ...wanted, now }, seen) : { claims: [], retryAt: null };
+    const { claims } = batch;
     // Claims take runs already due, so only firing (which moves triggers on) changes the next wake.
     if (seen.triggerDue) seen = await look(client, now);
     // Runs made or put back that this node did not take: the others are told at commit.
-    const made = fired.runs > claims.length || completions.some((c, i) => completed[i] && c.next.kind === 'again');
+    // So are ends of limited runs: a place in a group freed here may be another node's to take.
+    const made =
+      fired.runs > claims.length ||
+      completions.some((c, i) => completed[i] && c.next.kind === 'again') ||
+      (seen.limited && completed.some(Boolean));
     if (made) await query(client, 'SELECT pg_notify($1, $2)', [NOTIFY_CHANNEL, selfId], 'bt_notify');
-    return { completed, fired, claims, nextWakeAt: seen.nextWakeAt };
+    return { completed, fired, claims, nextWakeAt: earliest(seen.nextWakeAt, batch.retryAt) };
   });
 }
 

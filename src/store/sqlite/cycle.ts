@@ -1,7 +1,9 @@
+import { earliest } from '../../clock.js';
 import type { FirePlan, TriggerState } from '../../triggers/schedule.js';
-import type { ClaimedRun, ClaimParams, CompleteRunParams, FireResult } from '../store.js';
+import { Admission, parseStoredGroups, type Admitted, type Group, type LimitedRun, type LimitsView } from '../../flow.js';
+import type { ClaimBatch, ClaimParams, CompleteRunParams, FireResult } from '../store.js';
 import { fireTrigger } from '../firing.js';
-import { toClaimedRun } from '../rows.js';
+import { rateLimitOf, toClaimedRun } from '../rows.js';
 import type { ReadyRow, Statements } from './statements.js';
 
 // The steps of one wake of the loop, run by SqliteStore.cycle inside one
@@ -39,33 +41,65 @@ export function fireDue(
 }
 
 /**
+ * After this many runs passed over since the walk (re)started, and some group found
+ * full meanwhile, the walk starts again leaving that group's runs out in SQL: a
+ * backlog behind a full group is not read row by row at every wake.
+ */
+const RESTART_AFTER = 64;
+
+/**
  * Walks ready runs in claim order: highest priority first, then the run due
  * first, then task id. A task offers only its first ready run, and none while it
- * already runs (no overlap) or while its conditions do not hold here; the walk
- * stops as soon as enough runs are chosen.
+ * already runs (no overlap), while its conditions do not hold here, or while one
+ * of its groups is full or a rate limit it is under is spent; the walk stops as
+ * soon as enough runs are chosen. A run passed over does not hold up those behind it.
  */
-export function claim(
-  q: Statements,
-  { now, limit, handlers, owner, leaseUntil, holds, held }: ClaimParams,
-): ClaimedRun[] {
+export function claim(q: Statements, params: ClaimParams): ClaimBatch {
+  const { now, limit, handlers, owner, leaseUntil, holds, held } = params;
   const running = new Set(q.runningTaskIds.all());
   const allowed = new Set(handlers);
   const seen = new Set<number>();
-  const ready: ReadyRow[] = [];
-  const known = held();
-  const rows =
-    known.length === 0 ? q.readyInOrder.iterate(now) : q.readyInOrderExcept.iterate(now, JSON.stringify(known));
-  for (const row of rows) {
-    if (seen.has(row.taskId)) continue;
-    seen.add(row.taskId);
-    // A module task needs no registration: any scheduler can load its file.
-    if (row.paused || running.has(row.taskId) || (row.module === null && !allowed.has(row.handler))) continue;
-    // Held by its device conditions here; passed over, so the runs behind it are not held up.
-    if (row.conditionsJson !== null && !holds(row.conditionsJson)) continue;
-    ready.push(row);
-    if (ready.length === limit) break;
+  const ready: { row: ReadyRow; starts: Admitted['starts'] }[] = [];
+  // Read once the write lock is held: a start is never recorded before the end that made room for it.
+  const startedAt = Math.max(now, params.time());
+  const admission = new Admission(limitsView(q), startedAt);
+  const heldSets = JSON.stringify(held());
+  const fullSets = new Set<string>();
+  let leftOut = 0;
+  let passedOver = 0;
+  walk: for (;;) {
+    const rows =
+      fullSets.size > 0
+        ? q.readyInOrderExceptGroups.iterate(now, heldSets, JSON.stringify([...fullSets]))
+        : heldSets !== '[]'
+          ? q.readyInOrderExcept.iterate(now, heldSets)
+          : q.readyInOrder.iterate(now);
+    leftOut = fullSets.size;
+    passedOver = 0;
+    for (const row of rows) {
+      if (seen.has(row.taskId)) continue;
+      seen.add(row.taskId);
+      // A module task needs no registration: any scheduler can load its file.
+      if (row.paused || running.has(row.taskId) || (row.module === null && !allowed.has(row.handler))) continue;
+      // Held by its device conditions here; passed over, so the runs behind it are not held up.
+      if (row.conditionsJson !== null && !holds(row.conditionsJson)) continue;
+      let starts: Admitted['starts'] = [];
+      if (row.groupsJson !== null || row.rateMax !== null) {
+        const admitted = admission.admit(limitedRun(row));
+        if (admitted.kind !== 'admitted') {
+          // Held by a group (not by the task's own limit): so is every task in the same groups.
+          if (row.groupsJson !== null && admitted.group !== null) fullSets.add(row.groupsJson);
+          if (++passedOver >= RESTART_AFTER && fullSets.size > leftOut) continue walk;
+          continue;
+        }
+        starts = admitted.starts;
+      }
+      ready.push({ row, starts });
+      if (ready.length === limit) break;
+    }
+    break;
   }
-  return ready.map((row) => {
+  const claims = ready.map(({ row, starts }) => {
     const executionId = Number(
       q.insertExecution.run(
         row.taskId,
@@ -77,13 +111,43 @@ export function claim(
         row.eventName,
         row.eventPayload,
         row.dueAt,
-        now,
+        startedAt,
         owner.id,
       ).lastInsertRowid,
     );
     q.markRunning.run(executionId, owner.id, owner.host, owner.pid, leaseUntil, row.runId);
-    return toClaimedRun(row, executionId, now);
+    for (const { limiter, per } of starts) {
+      q.recordStart.run(limiter, startedAt);
+      q.forgetStarts.run(limiter, startedAt - per);
+    }
+    return toClaimedRun(row, executionId, startedAt);
   });
+  return { claims, retryAt: admission.retryAt };
+}
+
+function limitedRun(row: ReadyRow): LimitedRun {
+  return { taskId: row.taskId, groups: parseStoredGroups(row.groupsJson), rateLimit: rateLimitOf(row) };
+}
+
+/** Groups and counts, read only once the walk meets a limited task, and then once per claim. */
+function limitsView(q: Statements): LimitsView {
+  let groups: Map<string, Pick<Group, 'maxRunning' | 'rateLimit'>> | undefined;
+  let running: Map<string, number> | undefined;
+  return {
+    group(name) {
+      groups ??= new Map(q.groupLimits.all().map((row) => [row.name, { maxRunning: row.maxRunning, rateLimit: rateLimitOf(row) }]));
+      return groups.get(name);
+    },
+    running(name) {
+      if (running === undefined) {
+        running = new Map();
+        for (const json of q.runningGroups.all())
+          for (const group of parseStoredGroups(json) ?? []) running.set(group, (running.get(group) ?? 0) + 1);
+      }
+      return running.get(name) ?? 0;
+    },
+    startsAfter: (limiter, since) => q.startsAfter.get(limiter, since)!,
+  };
 }
 
 /** Records an attempt's end and the run's fate, if the run is still running under `owner`. */
@@ -117,6 +181,5 @@ export function complete(q: Statements, params: CompleteRunParams): boolean {
 
 export function nextWake(q: Statements, now: number): number | null {
   const row = q.nextWake.get(now)!;
-  const times = [row.run, row.trigger].filter((t): t is number => t !== null);
-  return times.length === 0 ? null : Math.min(...times);
+  return earliest(row.run, row.trigger);
 }

@@ -36,6 +36,11 @@ export const tasks = sqliteTable(
     // tasks with the same conditions hold the same text; null: none.
     conditions: text('conditions'),
     conditionLost: text('condition_lost', { enum: CONDITION_LOST_POLICIES }).notNull().default('wait'),
+    // Concurrency groups and rate limits (SPEC rules 16 and 17): the task's groups as a
+    // sorted JSON array of names (null: none), and its own rate limit (null: none).
+    groups: text('groups'),
+    rateMax: integer('rate_max'),
+    ratePerMs: integer('rate_per_ms'),
     createdAt: integer('created_at').notNull(),
     updatedAt: integer('updated_at').notNull(),
   },
@@ -215,4 +220,32 @@ export const eventKeys = sqliteTable(
     firedAt: integer('fired_at').notNull(),
   },
   (t) => [primaryKey({ columns: [t.eventName, t.key] }), index('event_keys_fired').on(t.firedAt)],
+);
+
+/**
+ * Concurrency groups (SPEC rules 16 and 17), defined by `defineGroup`: at most
+ * `max_running` runs of the tasks that join a group run at once, and at most
+ * `rate_max` start in any `rate_per_ms` window, across every process on the file.
+ */
+export const taskGroups = sqliteTable('task_groups', {
+  name: text('name').primaryKey(),
+  maxRunning: integer('max_running'),
+  rateMax: integer('rate_max'),
+  ratePerMs: integer('rate_per_ms'),
+  createdAt: integer('created_at').notNull(),
+  updatedAt: integer('updated_at').notNull(),
+});
+
+/**
+ * The starts a rate limit counts: one row per attempt started under a limit,
+ * `limiter` being `task:<id>` or `group:<name>`. A claim deletes its limiter's rows
+ * that left the window, so the table holds about one window's starts.
+ */
+export const rateStarts = sqliteTable(
+  'rate_starts',
+  {
+    limiter: text('limiter').notNull(),
+    startedAt: integer('started_at').notNull(),
+  },
+  (t) => [index('rate_starts_limiter').on(t.limiter, t.startedAt)],
 );

@@ -6,7 +6,13 @@ import type { ClaimColumns, RunningRow, TriggerInsertValues, TriggerRow } from '
 // The statements of the hot path (every wake, every run), prepared once per
 // connection. Everything else goes through drizzle's query builder in store.ts.
 
-export type ReadyRow = ClaimColumns & { paused: number; taskKey: string | null };
+export type ReadyRow = ClaimColumns & {
+  paused: number;
+  taskKey: string | null;
+  groupsJson: string | null;
+  rateMax: number | null;
+  ratePerMs: number | null;
+};
 
 /** @internal */
 export type Statements = ReturnType<typeof prepareStatements>;
@@ -28,10 +34,14 @@ const readyInOrder = (also = '') => `
   SELECT r.id AS runId, r.task_id AS taskId, r.attempt, r.interruptions, r.reason,
          r.event_name AS eventName, r.event_payload AS eventPayload, r.due_at AS dueAt,
          t.key AS taskKey, t.name, t.handler, t.module, t.memory_limit_mb AS memoryLimitMb, t.paused, t.args AS argsJson,
-         t.timeout_ms AS timeoutMs, ${RETRY_COLUMNS}, t.conditions AS conditionsJson, t.condition_lost AS conditionLost
+         t.timeout_ms AS timeoutMs, ${RETRY_COLUMNS}, t.conditions AS conditionsJson, t.condition_lost AS conditionLost,
+         t.groups AS groupsJson, t.rate_max AS rateMax, t.rate_per_ms AS ratePerMs
   FROM runs r INDEXED BY runs_claim_order JOIN tasks t ON t.id = r.task_id
   WHERE r.state = 'waiting' AND r.due_at <= ? ${also}
   ORDER BY r.priority DESC, r.due_at, r.task_id, r.id`;
+
+/** Leaves out runs whose conditions are known not to hold here. */
+const NOT_HELD = 'AND (t.conditions IS NULL OR t.conditions NOT IN (SELECT value FROM json_each(?)))';
 
 /** @internal */
 export function prepareStatements(db: Database.Database) {
@@ -68,10 +78,27 @@ export function prepareStatements(db: Database.Database) {
     readyInOrder: prepare<[number], ReadyRow>(db, readyInOrder()),
     // The same, leaving out (in SQL, without making a row object of each) runs whose
     // conditions are known not to hold here: a backlog of held runs costs little.
-    readyInOrderExcept: prepare<[number, string], ReadyRow>(
+    readyInOrderExcept: prepare<[number, string], ReadyRow>(db, readyInOrder(NOT_HELD)),
+    // And runs of tasks whose groups are known to be full (or out of starts) in this claim.
+    readyInOrderExceptGroups: prepare<[number, string, string], ReadyRow>(
       db,
-      readyInOrder('AND (t.conditions IS NULL OR t.conditions NOT IN (SELECT value FROM json_each(?)))'),
+      readyInOrder(`${NOT_HELD} AND (t.groups IS NULL OR t.groups NOT IN (SELECT value FROM json_each(?)))`),
     ),
+    // What a claim needs only once it meets a task in a group or with a rate limit.
+    groupLimits: prepare<[], { name: string; maxRunning: number | null; rateMax: number | null; ratePerMs: number | null }>(
+      db,
+      'SELECT name, max_running AS maxRunning, rate_max AS rateMax, rate_per_ms AS ratePerMs FROM task_groups',
+    ),
+    runningGroups: pluck<[], string>(
+      db,
+      "SELECT t.groups FROM runs r JOIN tasks t ON t.id = r.task_id WHERE r.state = 'running' AND t.groups IS NOT NULL",
+    ),
+    startsAfter: prepare<[string, number], { count: number; oldest: number | null }>(
+      db,
+      'SELECT count(*) AS count, min(started_at) AS oldest FROM rate_starts WHERE limiter = ? AND started_at > ?',
+    ),
+    recordStart: prepare<[string, number]>(db, 'INSERT INTO rate_starts (limiter, started_at) VALUES (?, ?)'),
+    forgetStarts: prepare<[string, number]>(db, 'DELETE FROM rate_starts WHERE limiter = ? AND started_at <= ?'),
     insertExecution: prepare<
       [number, string, string | null, number, number, RunReason, string | null, string | null, number, number, string]
     >(
@@ -189,6 +216,9 @@ export function prepareStatements(db: Database.Database) {
         number | null,
         string | null,
         string,
+        string | null,
+        number | null,
+        number | null,
         number,
         number,
         number,
@@ -198,8 +228,8 @@ export function prepareStatements(db: Database.Database) {
       `
       INSERT INTO tasks (key, name, handler, module, memory_limit_mb, description, args, priority, timeout_ms,
                          max_retries, retry_delay_ms, retry_backoff, retry_max_delay_ms, conditions, condition_lost,
-                         paused, created_at, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                         groups, rate_max, rate_per_ms, paused, created_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     taskIdByKey: pluck<[string], number>(db, 'SELECT id FROM tasks WHERE key = ?'),
     insertTrigger: prepare<TriggerInsertValues>(

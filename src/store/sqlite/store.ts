@@ -1,8 +1,10 @@
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { and, eq, sql } from 'drizzle-orm';
+import { earliest } from '../../clock.js';
 import { DatabaseError, toDatabaseError } from '../../errors.js';
 import type { Execution } from '../../execution.js';
+import type { Group, GroupInfo } from '../../flow.js';
 import type { Task } from '../../task.js';
 import type * as Params from '../params.js';
 import type {
@@ -15,6 +17,7 @@ import type {
   SchedulerInfo,
   RunningRun,
   RunOutcome,
+  ReadyLimited,
   Store,
   TaskCounts,
 } from '../store.js';
@@ -22,6 +25,7 @@ import { openSqlite, type OpenOptions, type SqliteDb } from './open.js';
 import { toRunningRun } from '../rows.js';
 import { runs } from './schema.js';
 import { claim, complete, fireDue, nextWake } from './cycle.js';
+import { defineGroup, groupsOf, readyLimited, recentStarts } from './groups.js';
 import { prepareStatements, type Statements } from './statements.js';
 import {
   executionsOf,
@@ -158,6 +162,22 @@ export class SqliteStore implements Store {
     return this.#write((db) => fireEvent(db, params));
   }
 
+  defineGroup(params: Params.DefineGroupParams): Promise<Group> {
+    return this.#write((db) => defineGroup(db, params));
+  }
+
+  groups(): Promise<GroupInfo[]> {
+    return this.#direct((db) => groupsOf(db));
+  }
+
+  recentStarts(params: Params.RecentStartsParams): Promise<Map<string, number[]>> {
+    return this.#direct((db) => recentStarts(db, params));
+  }
+
+  readyLimited({ now }: { now: number }): Promise<ReadyLimited[]> {
+    return this.#direct((db) => readyLimited(db, now));
+  }
+
   cycle(params: CycleParams): Promise<CycleResult> {
     const { now, completions } = params;
     const q = this.#q;
@@ -173,8 +193,8 @@ export class SqliteStore implements Store {
     return this.#write(() => {
       const completed = completions.map((completion) => complete(q, completion));
       const fired = fireDue(q, now, params.plan, params.triggerLimit);
-      const claims = wanted !== null && wantClaims ? claim(q, { ...wanted, now }) : [];
-      return { completed, fired, claims, nextWakeAt: nextWake(q, now) };
+      const batch = wanted !== null && wantClaims ? claim(q, { ...wanted, now }) : { claims: [], retryAt: null };
+      return { completed, fired, claims: batch.claims, nextWakeAt: earliest(nextWake(q, now), batch.retryAt) };
     });
   }
 

@@ -1,4 +1,5 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { taskLimiter } from '../../flow.js';
 import type { NewTaskWithSchedule, Task } from '../../task.js';
 import type { TriggerState } from '../../triggers/schedule.js';
 import {
@@ -37,6 +38,7 @@ export function addTask(
   if (existing !== undefined) {
     db.update(tasks).set(definition).where(eq(tasks.id, existing)).run();
     db.update(runs).set({ priority: task.priority }).where(eq(runs.taskId, existing)).run();
+    if (task.rateLimit === null) db.run(sql`DELETE FROM rate_starts WHERE limiter = ${taskLimiter(existing)}`);
     syncTriggers(db, q, existing, task.triggers, task.priority, now);
     return { task: readTask(db, existing)!, created: false };
   }
@@ -58,6 +60,9 @@ export function addTask(
       row.retryMaxDelayMs,
       row.conditions,
       row.conditionLost,
+      row.groups,
+      row.rateMax,
+      row.ratePerMs,
       row.paused ? 1 : 0,
       now,
       now,
@@ -148,6 +153,7 @@ export function removeTask(db: SqliteDb, id: number, now: number): boolean {
       ),
     )
     .run();
+  db.run(sql`DELETE FROM rate_starts WHERE limiter = ${taskLimiter(id)}`);
   return db.delete(tasks).where(eq(tasks.id, id)).run().changes > 0;
 }
 
