@@ -4,6 +4,7 @@ import pg from 'pg';
 import { expect } from 'vitest';
 import { OneTimeTrigger, Scheduler } from '../../src/index.js';
 import { killAll, startNode, stopSurvivors, type FleetNode } from './fleet.js';
+import { mostAtOnce, mostInWindow } from './limits.js';
 import { silentLogger } from './setup.js';
 
 // Groups and rate limits under contention (SPEC rules 16 and 17): three scheduler
@@ -72,31 +73,6 @@ export async function contend(database: string): Promise<void> {
     killAll(nodes);
     await client.close();
   }
-}
-
-/** The most attempts running at one moment, from their recorded [start, end). */
-function mostAtOnce(rows: Row[]): number {
-  const edges = rows.flatMap((r) => [
-    { at: r.startedAt, step: 1 },
-    { at: r.endedAt!, step: -1 },
-  ]);
-  // An end and a start at the same millisecond do not overlap: ends first.
-  edges.sort((a, b) => a.at - b.at || a.step - b.step);
-  let running = 0;
-  let most = 0;
-  for (const { step } of edges) most = Math.max(most, (running += step));
-  return most;
-}
-
-/** The most starts in any window of `per` ms. */
-function mostInWindow(rows: Row[], per: number): number {
-  const starts = rows.map((r) => r.startedAt).sort((a, b) => a - b);
-  let most = 0;
-  for (let i = 0, j = 0; i < starts.length; i++) {
-    while (starts[j]! <= starts[i]! - per) j++;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
 }
 
 async function executionsOf(database: string): Promise<Row[]> {

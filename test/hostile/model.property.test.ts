@@ -1,17 +1,26 @@
 // Random sequences of API calls, handler outcomes, clock moves, stops and reopenings,
 // with the scheduler's promises checked after every step and at the end, on the
-// store of the pass (a database of its own per sequence on PostgreSQL).
+// store of the pass (a database of its own per sequence on PostgreSQL). Tasks join
+// concurrency groups and have rate limits at random: the recorded history never
+// shows a group over its limit or more starts in a window than a limit allows.
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
 import { EventTrigger, OneTimeTrigger, PeriodicTrigger, type Scheduler, type Trigger } from '../../src/index.js';
 import { FakeClock, settle } from '../../src/testing.js';
 import { createTestDatabase } from '../helpers/pg-database.js';
+import { mostAtOnce, mostInWindow } from '../helpers/limits.js';
 import { onPostgres, silentLogger, tempDbPath } from '../helpers/setup.js';
 import { Scheduler as SchedulerClass } from '../../src/index.js';
 
 const MAX = 3;
 type Mode = 'ok' | 'throw' | 'hang';
+/** The groups a task may join, and the rate limit a task may have. */
+const GROUPS = {
+  solo: { maxRunning: 1 },
+  pair: { maxRunning: 2, rateLimit: { max: 3, per: 1000 } },
+} as const;
+const TASK_RATE = { max: 1, per: 800 };
 
 const command = fc.oneof(
   fc.record({
@@ -20,6 +29,8 @@ const command = fc.oneof(
     mode: fc.constantFrom<Mode>('ok', 'ok', 'throw', 'hang'),
     priority: fc.integer({ min: -2, max: 2 }),
     retries: fc.integer({ min: 0, max: 2 }),
+    groups: fc.subarray(['solo', 'pair']),
+    rateLimited: fc.boolean(),
   }),
   fc.record({
     t: fc.constantFrom('remove' as const, 'pause' as const, 'resume' as const, 'runNow' as const),
@@ -48,7 +59,15 @@ test('invariants hold under random schedules (property)', async () => {
       let reader: Database.Database | undefined;
       let priorityBroken = false;
       const priorities = new Map<number, number>();
-      const tasks: { id: number; retries: number; removed: boolean; listens: boolean; firings: number }[] = [];
+      const tasks: {
+        id: number;
+        retries: number;
+        removed: boolean;
+        listens: boolean;
+        firings: number;
+        groups: string[];
+        rateLimited: boolean;
+      }[] = [];
       const active = new Set<number>();
       let running = 0;
       let peak = 0;
@@ -71,14 +90,15 @@ test('invariants hold under random schedules (property)', async () => {
           active.add(e.taskId);
           peak = Math.max(peak, ++running);
           // Emitted right after the claim committed: no run left waiting may outrank the one
-          // that started. Only a synchronous read sees that moment (on PostgreSQL the
-          // conformance tests of priority hold it).
+          // that started, unless a group or rate limit holds it. Only a synchronous read sees
+          // that moment (on PostgreSQL the conformance tests of priority hold it).
           if (pgDatabase !== null) return;
           reader ??= new Database(database, { readonly: true });
           const best = reader
             .prepare(
               `SELECT max(t.priority) FROM runs r JOIN tasks t ON t.id = r.task_id
                WHERE r.state = 'waiting' AND r.due_at <= ? AND t.paused = 0
+                 AND t.groups IS NULL AND t.rate_max IS NULL
                  AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.task_id = r.task_id AND x.state = 'running')`,
             )
             .pluck()
@@ -92,6 +112,7 @@ test('invariants hold under random schedules (property)', async () => {
         return s;
       };
       let scheduler = open();
+      for (const [name, options] of Object.entries(GROUPS)) await scheduler.defineGroup(name, options);
       await scheduler.start();
 
       for (const c of commands) {
@@ -112,9 +133,19 @@ test('invariants hold under random schedules (property)', async () => {
               triggers,
               retryPolicy: { maxRetries: c.retries, delay: 200 },
               ...(c.mode === 'hang' ? { timeout: 300 } : {}),
+              groups: c.groups,
+              ...(c.rateLimited ? { rateLimit: TASK_RATE } : {}),
             });
             priorities.set(task.id, c.priority);
-            tasks.push({ id: task.id, retries: c.retries, removed: false, listens: c.kind === 'event', firings: 0 });
+            tasks.push({
+              id: task.id,
+              retries: c.retries,
+              removed: false,
+              listens: c.kind === 'event',
+              firings: 0,
+              groups: c.groups,
+              rateLimited: c.rateLimited,
+            });
             break;
           }
           case 'remove':
@@ -167,6 +198,18 @@ test('invariants hold under random schedules (property)', async () => {
       for (const row of rows) {
         const task = tasks.find((t) => t.id === row.taskId)!;
         expect(row.attempt).toBeLessThanOrEqual(task.retries + 1);
+      }
+      // No group over its limit at any moment, no window with more starts than a limit allows.
+      for (const [name, group] of Object.entries(GROUPS)) {
+        const members = rows.filter((r) => tasks.find((t) => t.id === r.taskId)!.groups.includes(name));
+        expect(mostAtOnce(members)).toBeLessThanOrEqual(group.maxRunning);
+        if ('rateLimit' in group) {
+          expect(mostInWindow(members, group.rateLimit.per)).toBeLessThanOrEqual(group.rateLimit.max);
+        }
+      }
+      for (const task of tasks.filter((t) => t.rateLimited)) {
+        const own = rows.filter((r) => r.taskId === task.id);
+        expect(mostInWindow(own, TASK_RATE.per)).toBeLessThanOrEqual(TASK_RATE.max);
       }
       // Every firing reached every listener that was never removed, exactly once.
       for (const task of tasks.filter((t) => t.listens && !t.removed)) {
