@@ -73,8 +73,7 @@ export function validateGroupOptions(value: unknown): { maxRunning: number | nul
     }
   }
   const options = value as GroupOptions;
-  const maxRunning =
-    options.maxRunning === undefined ? null : integerIn(options.maxRunning, 'maxRunning', 1, MAX_RATE);
+  const maxRunning = options.maxRunning === undefined ? null : integerIn(options.maxRunning, 'maxRunning', 1, MAX_RATE);
   const rateLimit = validateRateLimit(options.rateLimit, 'rateLimit');
   if (maxRunning === null && rateLimit === null) {
     throw new ValidationError('options', 'a group needs maxRunning, rateLimit or both');
@@ -85,7 +84,8 @@ export function validateGroupOptions(value: unknown): { maxRunning: number | nul
 /** A task's groups, sorted, so that tasks in the same groups hold the same text; null: none. */
 export function validateTaskGroups(value: unknown): string[] | null {
   if (value === undefined || value === null) return null;
-  if (!Array.isArray(value)) throw new ValidationError('groups', `must be an array of group names, got ${describe(value)}`);
+  if (!Array.isArray(value))
+    throw new ValidationError('groups', `must be an array of group names, got ${describe(value)}`);
   if (value.length > MAX_GROUPS_PER_TASK) {
     throw new ValidationError('groups', `must name at most ${MAX_GROUPS_PER_TASK} groups, got ${value.length}`);
   }
@@ -185,12 +185,14 @@ export class Admission {
       if (group.maxRunning === null) continue;
       let running = this.#running.get(name);
       if (running === undefined) this.#running.set(name, (running = view.running(name)));
-      if (running >= group.maxRunning) return { kind: 'group-full', group: name, running, maxRunning: group.maxRunning };
+      if (running >= group.maxRunning)
+        return { kind: 'group-full', group: name, running, maxRunning: group.maxRunning };
     }
     const limits = rateLimitsOf(run, (name) => view.group(name));
     for (const { limiter, group, limit } of limits) {
       let started = this.#started.get(limiter);
-      if (started === undefined) this.#started.set(limiter, (started = view.startsAfter(limiter, this.#now - limit.per)));
+      if (started === undefined)
+        this.#started.set(limiter, (started = view.startsAfter(limiter, this.#now - limit.per)));
       if (started.count < limit.max) continue;
       // Its oldest start leaving the window is the soonest one more can fit.
       const until = started.oldest === null ? null : started.oldest + limit.per;
@@ -236,7 +238,10 @@ export function limitHolds(run: LimitedRun, state: LimitState, now: number): Lim
 }
 
 /** The limiters whose recent starts `limitHolds` needs for this task, with their windows. */
-export function limitersOf(run: LimitedRun, groups: ReadonlyMap<string, GroupInfo>): { limiter: string; per: number }[] {
+export function limitersOf(
+  run: LimitedRun,
+  groups: ReadonlyMap<string, GroupInfo>,
+): { limiter: string; per: number }[] {
   return rateLimitsOf(run, (name) => groups.get(name)).map(({ limiter, limit }) => ({ limiter, per: limit.per }));
 }
 

@@ -9,6 +9,7 @@ import type {
   DoctorJson,
   Execution,
   FireJson,
+  GroupsJson,
   PruneJson,
   RetryJson,
   ShowJson,
@@ -293,6 +294,59 @@ test('show and doctor say which condition holds a run on which scheduler, and do
     expect(doctorText).toContain('1 run(s) wanting {"maxLoad":1}');
     expect(doctorText).toContain('condition "vpn" (ready runs require it, no live scheduler defines it)');
   } finally {
+    await scheduler.close();
+  }
+});
+
+test('groups lists groups with their running runs; show and doctor say which group or rate limit holds a run', async () => {
+  const db = tempDbPath();
+  const scheduler = new Scheduler({ database: db, logger: silentLogger, maxRunningTasks: 8 });
+  const release: (() => void)[] = [];
+  try {
+    scheduler.register('upload', () => new Promise<void>((resolve) => release.push(resolve)));
+    await scheduler.defineGroup('modem', { maxRunning: 1 });
+    await scheduler.defineGroup('api', { rateLimit: { max: 1, per: 3_600_000 } });
+    const once = () => [new OneTimeTrigger({ delay: 0 })];
+    await scheduler.addTask({ key: 'first', name: 'upload', groups: ['modem'], priority: 2, triggers: once() });
+    await scheduler.addTask({ key: 'second', name: 'upload', groups: ['modem'], priority: 1, triggers: once() });
+    await scheduler.addTask({ key: 'call-1', name: 'upload', groups: ['api'], triggers: once() });
+    await scheduler.addTask({ key: 'call-2', name: 'upload', groups: ['api'], triggers: once() });
+    await scheduler.addTask({ key: 'lost', name: 'upload', groups: ['nowhere'], triggers: once() });
+    const started = nextEvents(scheduler, 'execution:started', 2);
+    await scheduler.start();
+    await started;
+
+    expect(run('groups', '--db', db).stdout).toBe('api: 1 running, 1 start(s) per 1h\nmodem: 1 of 1 running\n');
+    expect(json<GroupsJson>('groups', '--db', db)).toMatchObject([
+      { name: 'api', maxRunning: null, rateLimit: { max: 1, per: 3_600_000 }, running: 1 },
+      { name: 'modem', maxRunning: 1, rateLimit: null, running: 1 },
+    ]);
+    const text = run('show', 'second', '--db', db).stdout;
+    expect(text).toContain('groups modem');
+    expect(text).toContain('state: held');
+    expect(text).toContain('held: group "modem" is full: 1 of 1 running');
+    const shown = json<ShowJson>('show', 'call-2', '--db', db);
+    expect(shown.limits).toEqual([
+      { kind: 'rate-limit', group: 'api', max: 1, per: 3_600_000, until: expect.any(Number) },
+    ]);
+
+    const result = run('doctor', '--db', db, '--json');
+    expect(result.status).toBe(1);
+    const report = JSON.parse(result.stdout) as DoctorJson;
+    expect(report.limitedRuns).toEqual(
+      expect.arrayContaining([
+        { reason: 'group-full', group: 'modem', runs: 1, until: null },
+        { reason: 'rate-limit', group: 'api', runs: 1, until: expect.any(Number) },
+        { reason: 'group-undefined', group: 'nowhere', runs: 1, until: null },
+      ]),
+    );
+    expect(report.undefinedGroups).toEqual(['nowhere']);
+    const doctorText = run('doctor', '--db', db).stdout;
+    expect(doctorText).toContain('1 run(s) held by group "modem", full');
+    expect(doctorText).toMatch(/1 run\(s\) held by the rate limit of group "api" \(next start allowed at /);
+    expect(doctorText).toContain('1 run(s) held by group "nowhere", which is not defined');
+  } finally {
+    for (const resolve of release) resolve();
     await scheduler.close();
   }
 });

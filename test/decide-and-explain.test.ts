@@ -1,4 +1,5 @@
 import type { DeviceState } from '../src/conditions.js';
+import type { GroupInfo } from '../src/flow.js';
 import { describe, expect, test } from 'vitest';
 import { PermanentError, RetryAfterError } from '../src/index.js';
 import { explain, type ExplainInput } from '../src/explain.js';
@@ -157,11 +158,17 @@ function task(overrides: Partial<Task> = {}): Task {
     paused: false,
     conditions: null,
     conditionLost: 'wait',
+    groups: [],
+    rateLimit: null,
     triggers: [],
     createdAt: NOW,
     updatedAt: NOW,
     ...overrides,
   };
+}
+
+function group(overrides: Partial<GroupInfo>): GroupInfo {
+  return { name: 'modem', maxRunning: null, rateLimit: null, running: 0, createdAt: NOW, updatedAt: NOW, ...overrides };
 }
 
 function device(readings: Partial<DeviceState['readings']>): DeviceState {
@@ -208,6 +215,7 @@ describe('explain: why a task is or is not about to run', () => {
     handlers: new Set(['upload']),
     freeSlots: 4,
     devices: [],
+    limits: { groups: new Map(), starts: new Map() },
   };
 
   test.each<[string, Partial<ExplainInput>, Explanationish]>([
@@ -267,6 +275,58 @@ describe('explain: why a task is or is not about to run', () => {
           '1 run(s) ready, held by their conditions on every live scheduler (a:1: load 2 per core is above maxLoad 1; b:2: no network is up, and network: up is asked)',
         ],
       },
+    ],
+    [
+      'a ready run is held by a full group',
+      {
+        task: task({ groups: ['modem'] }),
+        runs: [run({})],
+        limits: { groups: new Map([['modem', group({ maxRunning: 2, running: 2 })]]), starts: new Map() },
+      },
+      {
+        state: 'held',
+        reasons: ['1 run(s) ready, held: group "modem" is full: 2 of 2 running (a place frees when one ends)'],
+      },
+    ],
+    [
+      'a ready run is held by a group nobody defined',
+      { task: task({ groups: ['modem'] }), runs: [run({})] },
+      { state: 'held', reasons: ['1 run(s) ready, held: group "modem" is not defined (defineGroup): its runs wait'] },
+    ],
+    [
+      "a ready run is held by its group's rate limit until the oldest start that counts leaves the window",
+      {
+        task: task({ groups: ['api'] }),
+        runs: [run({})],
+        limits: {
+          groups: new Map([['api', group({ name: 'api', rateLimit: { max: 2, per: 60_000 } })]]),
+          // The start 70 s ago is outside the window; of the three inside, the second must leave first.
+          starts: new Map([['group:api', [NOW - 70_000, NOW - 50_000, NOW - 20_000, NOW - 1000]]]),
+        },
+      },
+      {
+        state: 'held',
+        reasons: [
+          `1 run(s) ready, held: the rate limit of group "api": 2 start(s) per 60000 ms reached; the next start is allowed at ${new Date(NOW + 40_000).toISOString()}`,
+        ],
+      },
+    ],
+    [
+      "a ready run within its own rate limit and its group's is not held",
+      {
+        task: task({ groups: ['api'], rateLimit: { max: 2, per: 1000 } }),
+        runs: [run({})],
+        limits: {
+          groups: new Map([
+            ['api', group({ name: 'api', maxRunning: 3, running: 2, rateLimit: { max: 5, per: 1000 } })],
+          ]),
+          starts: new Map([
+            ['group:api', [NOW - 500, NOW - 400, NOW - 300, NOW - 200]],
+            ['task:7', [NOW - 2000, NOW - 10]],
+          ]),
+        },
+      },
+      { state: 'ready', reasons: ['1 run(s) ready: the next wake starts one'] },
     ],
     [
       'a ready run is not held when one live device meets its conditions',

@@ -135,3 +135,29 @@ test('metrics: ready runs held by device conditions, by the condition that does 
   const by = Object.fromEntries(held.map((p) => [p.attributes['background_tasks.condition'], p.value]));
   expect(by).toEqual({ maxLoad: 2, network: 1, 'require:vpn': 1 });
 });
+
+test('metrics: ready runs held by groups and rate limits, by reason and group', async () => {
+  const { scheduler, clock } = createHarness({ maxRunningTasks: 8 });
+  const release: (() => void)[] = [];
+  scheduler.register('job', () => new Promise<void>((resolve) => release.push(resolve)));
+  await scheduler.defineGroup('modem', { maxRunning: 1 });
+  await scheduler.defineGroup('api', { rateLimit: { max: 1, per: 60_000 } });
+  const once = () => [new OneTimeTrigger({ delay: 0 })];
+  await scheduler.addTasks([
+    ...[1, 2, 3].map((i) => ({ name: `modem-${i}`, handler: 'job', groups: ['modem'], triggers: once() })),
+    ...[1, 2].map((i) => ({ name: `api-${i}`, handler: 'job', groups: ['api'], triggers: once() })),
+    { name: 'lost', handler: 'job', groups: ['nowhere'], triggers: once() },
+  ]);
+  const started = nextEvents(scheduler, 'execution:started', 2);
+  await scheduler.start();
+  await clock.advance(0);
+  await started;
+  const held = (await collected()).get('background_tasks.held_runs')!;
+  const by = Object.fromEntries(
+    held
+      .filter((p) => p.attributes['background_tasks.group'] !== undefined)
+      .map((p) => [`${p.attributes['background_tasks.hold']} ${p.attributes['background_tasks.group']}`, p.value]),
+  );
+  expect(by).toEqual({ 'group-full modem': 2, 'rate-limit api': 1, 'group-undefined nowhere': 1 });
+  for (const resolve of release) resolve();
+});

@@ -1,5 +1,3 @@
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
@@ -7,25 +5,15 @@ import { expect, test } from 'vitest';
 import { OneTimeTrigger, Scheduler } from '../src/index.js';
 import { nextEvent } from '../src/testing.js';
 import { MIGRATIONS_FOLDER, MIGRATIONS_TABLE } from '../src/store/sqlite/open.js';
-import { silentLogger, tempDbPath, tempDir } from './helpers/setup.js';
+import { migrationsOfRelease } from './helpers/release.js';
+import { silentLogger, tempDbPath } from './helpers/setup.js';
 
 // A file made by the previous release (its schema: migration 0000 alone), with
 // history in it, is upgraded in place by this one: nothing lost, and the new
 // columns filled in for the rows it already had.
 
 /** The migrations folder as a release that shipped the first `count` migrations had it. */
-function releaseWith(count: number): string {
-  const folder = join(tempDir(), 'migrations');
-  mkdirSync(join(folder, 'meta'), { recursive: true });
-  const journal = JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as {
-    entries: { tag: string }[];
-  };
-  journal.entries = journal.entries.slice(0, count);
-  for (const { tag } of journal.entries)
-    copyFileSync(join(MIGRATIONS_FOLDER, `${tag}.sql`), join(folder, `${tag}.sql`));
-  writeFileSync(join(folder, 'meta', '_journal.json'), JSON.stringify(journal));
-  return folder;
-}
+const releaseWith = (count: number) => migrationsOfRelease(MIGRATIONS_FOLDER, count);
 
 /** The first release's schema: migration 0000 alone. */
 const previousRelease = () => releaseWith(1);
@@ -103,5 +91,53 @@ test('a file of the release before device conditions is upgraded in place: its t
     (db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as { name: string }[]).map((c) => c.name);
   expect(columns('tasks')).toEqual(expect.arrayContaining(['conditions', 'condition_lost']));
   expect(columns('schedulers')).toContain('device');
+  db.close();
+});
+
+test('a file of the release before groups and rate limits is upgraded in place: its tasks have none, and run', async () => {
+  const path = tempDbPath();
+  const old = new Database(path);
+  // 0000–0005: the release with redrive, before flow control.
+  migrate(drizzle(old), { migrationsFolder: releaseWith(6), migrationsTable: MIGRATIONS_TABLE });
+  old.exec(`
+    INSERT INTO tasks (id, key, name, handler, args, priority, created_at, updated_at)
+      VALUES (1, 'upload', 'upload', 'upload', '"logs"', 0, 0, 0);
+    INSERT INTO runs (id, task_id, reason, state, priority, due_at, attempt, created_at)
+      VALUES (7, 1, 'manual', 'waiting', 0, 0, 1, 0);
+    INSERT INTO executions (id, task_id, task_name, run_id, attempt, status, reason, scheduled_at, started_at, ended_at, final)
+      VALUES (3, 1, 'upload', 6, 1, 'failed', 'manual', 0, 0, 1, 1);
+  `);
+  old.close();
+
+  const scheduler = new Scheduler({ database: path, logger: silentLogger });
+  try {
+    expect(await scheduler.getTask(1)).toMatchObject({ key: 'upload', groups: [], rateLimit: null });
+    expect(await scheduler.executions()).toMatchObject([{ id: 3, status: 'failed', final: true }]);
+    const ran = nextEvent(scheduler, 'execution:succeeded');
+    scheduler.register('upload', (args) => args);
+    await scheduler.start();
+    expect(await ran).toMatchObject({ runId: 7, result: 'logs' });
+    await scheduler.defineGroup('modem', { maxRunning: 1, rateLimit: { max: 5, per: 60_000 } });
+    const grouped = await scheduler.addTask({
+      key: 'upload',
+      name: 'upload',
+      groups: ['modem'],
+      rateLimit: { max: 1, per: 1000 },
+    });
+    expect(grouped).toMatchObject({ id: 1, groups: ['modem'], rateLimit: { max: 1, per: 1000 } });
+    const again = nextEvent(scheduler, 'execution:succeeded');
+    await scheduler.runNow(1);
+    expect(await again).toMatchObject({ taskId: 1 });
+  } finally {
+    await scheduler.close();
+  }
+  const db = new Database(path, { readonly: true });
+  const columns = (table: string) =>
+    (db.prepare(`SELECT name FROM pragma_table_info('${table}')`).all() as { name: string }[]).map((c) => c.name);
+  expect(columns('tasks')).toEqual(expect.arrayContaining(['groups', 'rate_max', 'rate_per_ms']));
+  expect(db.prepare('SELECT limiter FROM rate_starts ORDER BY limiter').pluck().all()).toEqual([
+    'group:modem',
+    'task:1',
+  ]);
   db.close();
 });

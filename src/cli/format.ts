@@ -75,15 +75,17 @@ export function describeHeldByLimit({ reason, group, runs, until }: HeldByLimit)
       : reason === 'group-full'
         ? `group "${group}", full`
         : group === null
-          ? 'their tasks\' own rate limits'
+          ? "their tasks' own rate limits"
           : `the rate limit of group "${group}"`;
   return `${runs} run(s) held by ${by}${until === null ? '' : ` (next start allowed at ${formatTime(until)})`}`;
 }
 
 /** A group in words: "modem: 2 of 3 running, 10 starts per 1m". */
 export function describeGroup(group: GroupInfo): string {
-  const running = group.maxRunning === null ? `${group.running} running` : `${group.running} of ${group.maxRunning} running`;
-  const rate = group.rateLimit === null ? '' : `, ${group.rateLimit.max} start(s) per ${formatDuration(group.rateLimit.per)}`;
+  const running =
+    group.maxRunning === null ? `${group.running} running` : `${group.running} of ${group.maxRunning} running`;
+  const rate =
+    group.rateLimit === null ? '' : `, ${group.rateLimit.max} start(s) per ${formatDuration(group.rateLimit.per)}`;
   return `${group.name}: ${running}${rate}`;
 }
 

@@ -46,11 +46,7 @@ export class Telemetry {
     unit: 'ms',
   });
 
-  constructor(
-    running: () => number,
-    readyBacklog: () => Promise<number>,
-    heldRuns: () => Promise<HeldRunCount[]>,
-  ) {
+  constructor(running: () => number, readyBacklog: () => Promise<number>, heldRuns: () => Promise<HeldRunCount[]>) {
     this.#meter
       .createObservableGauge('background_tasks.running', { description: 'Handlers running in this scheduler' })
       .addCallback((result) => result.observe(running()));

@@ -91,6 +91,7 @@ test('the claim takes the first ready runs whose conditions hold here, and passe
             handlers: [handler],
             owner,
             leaseUntil: NOW + 15_000,
+            time: () => NOW,
             holds: (json) => allowed(JSON.parse(json) as Conditions),
             // Every other round, the sets known not to hold too (SQLite leaves them out in SQL).
             held: () =>

@@ -39,7 +39,15 @@ function cycleOnce(store: Store, owner: Owner, now: number, limit: number) {
     completions: [],
     plan: (state) => planFires(state, now, () => 0),
     triggerLimit: 100,
-    claim: { limit, handlers: ['work'], owner, leaseUntil: now + 15_000, holds: () => true, held: () => [] },
+    claim: {
+      limit,
+      handlers: ['work'],
+      owner,
+      leaseUntil: now + 15_000,
+      holds: () => true,
+      held: () => [],
+      time: () => now,
+    },
   });
 }
 

@@ -41,7 +41,12 @@ export async function contend(database: string): Promise<void> {
     const once = () => [new OneTimeTrigger({ delay: 0 })];
     const add = (prefix: keyof typeof COUNTS, handler: string, groups: string[]) =>
       client.addTasks(
-        Array.from({ length: COUNTS[prefix] }, (_, i) => ({ name: `${prefix}-${i}`, handler, groups, triggers: once() })),
+        Array.from({ length: COUNTS[prefix] }, (_, i) => ({
+          name: `${prefix}-${i}`,
+          handler,
+          groups,
+          triggers: once(),
+        })),
       );
     await add('modem', 'modem', ['modem']);
     await add('both', 'modem', ['api', 'modem']);
@@ -66,7 +71,12 @@ export async function contend(database: string): Promise<void> {
     // Each limit was reached, or the test would not show it held.
     expect(mostAtOnce(of('modem', 'both'))).toBe(MODEM.maxRunning);
     expect(mostInWindow(of('api', 'both'), API.rateLimit.per)).toBe(API.rateLimit.max);
-    expect(mostInWindow(rows.filter((r) => r.name === 'beacon'), BEACON.per)).toBe(BEACON.max);
+    expect(
+      mostInWindow(
+        rows.filter((r) => r.name === 'beacon'),
+        BEACON.per,
+      ),
+    ).toBe(BEACON.max);
     // The work was shared (a group's places need not be: the process that frees one takes it in the same transaction).
     expect(new Set(rows.map((r) => r.owner)).size).toBeGreaterThanOrEqual(2);
   } finally {
@@ -82,7 +92,11 @@ async function executionsOf(database: string): Promise<Row[]> {
     await db.connect();
     try {
       const { rows } = await db.query<Row>(`SELECT ${columns} FROM background_tasks.executions`);
-      return rows.map((r) => ({ ...r, startedAt: Number(r.startedAt), endedAt: r.endedAt === null ? null : Number(r.endedAt) }));
+      return rows.map((r) => ({
+        ...r,
+        startedAt: Number(r.startedAt),
+        endedAt: r.endedAt === null ? null : Number(r.endedAt),
+      }));
     } finally {
       await db.end();
     }

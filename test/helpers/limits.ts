@@ -29,4 +29,3 @@ export function mostInWindow(rows: Attempt[], per: number): number {
   }
   return most;
 }
-

@@ -37,7 +37,12 @@ async function turn(clock: FakeClock, ms = 0): Promise<void> {
 }
 
 async function addOnce(scheduler: Scheduler, name: string, extra: object = {}): Promise<number> {
-  const task = await scheduler.addTask({ name, handler: 'work', triggers: [new OneTimeTrigger({ delay: 0 })], ...extra });
+  const task = await scheduler.addTask({
+    name,
+    handler: 'work',
+    triggers: [new OneTimeTrigger({ delay: 0 })],
+    ...extra,
+  });
   return task.id;
 }
 
@@ -47,7 +52,8 @@ test('a group lets at most maxRunning of its tasks run at once, and a full group
   scheduler.register('work', work.handler);
   await scheduler.defineGroup('modem', { maxRunning: 2 });
   const grouped: number[] = [];
-  for (let i = 0; i < 5; i++) grouped.push(await addOnce(scheduler, `upload-${i}`, { groups: ['modem'], priority: 10 }));
+  for (let i = 0; i < 5; i++)
+    grouped.push(await addOnce(scheduler, `upload-${i}`, { groups: ['modem'], priority: 10 }));
   const other = await addOnce(scheduler, 'compact', { priority: 0 });
   await scheduler.start();
   await turn(clock);
@@ -63,7 +69,11 @@ test('a group lets at most maxRunning of its tasks run at once, and a full group
   expect((await scheduler.groups()).map(({ name, running, maxRunning }) => ({ name, running, maxRunning }))).toEqual([
     { name: 'modem', running: 2, maxRunning: 2 },
   ]);
-  for (let round = 0; round < 10 && (await scheduler.executions({ limit: 100 })).filter((e) => e.status === 'succeeded').length < 6; round++) {
+  for (
+    let round = 0;
+    round < 10 && (await scheduler.executions({ limit: 100 })).filter((e) => e.status === 'succeeded').length < 6;
+    round++
+  ) {
     work.releaseAll();
     await turn(clock);
     await turn(clock);

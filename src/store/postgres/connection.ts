@@ -9,8 +9,8 @@ export type PgPool = Pick<Pool, 'connect' | 'query' | 'end'>;
 export type Queryable = Pick<PoolClient, 'query'>;
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../../migrations/pg', import.meta.url));
-const MIGRATIONS_SCHEMA = 'background_tasks';
-const MIGRATIONS_TABLE = '__drizzle_migrations';
+export const MIGRATIONS_SCHEMA = 'background_tasks';
+export const MIGRATIONS_TABLE = '__drizzle_migrations';
 /** Held while migrating, so that nodes starting together apply each migration once. */
 const MIGRATION_LOCK = 7_461_626_001;
 export const NOTIFY_CHANNEL = 'background_tasks';

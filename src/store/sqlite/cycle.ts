@@ -1,6 +1,13 @@
 import { earliest } from '../../clock.js';
 import type { FirePlan, TriggerState } from '../../triggers/schedule.js';
-import { Admission, parseStoredGroups, type Admitted, type Group, type LimitedRun, type LimitsView } from '../../flow.js';
+import {
+  Admission,
+  parseStoredGroups,
+  type Admitted,
+  type Group,
+  type LimitedRun,
+  type LimitsView,
+} from '../../flow.js';
 import type { ClaimBatch, ClaimParams, CompleteRunParams, FireResult } from '../store.js';
 import { fireTrigger } from '../firing.js';
 import { rateLimitOf, toClaimedRun } from '../rows.js';
@@ -135,7 +142,9 @@ function limitsView(q: Statements): LimitsView {
   let running: Map<string, number> | undefined;
   return {
     group(name) {
-      groups ??= new Map(q.groupLimits.all().map((row) => [row.name, { maxRunning: row.maxRunning, rateLimit: rateLimitOf(row) }]));
+      groups ??= new Map(
+        q.groupLimits.all().map((row) => [row.name, { maxRunning: row.maxRunning, rateLimit: rateLimitOf(row) }]),
+      );
       return groups.get(name);
     },
     running(name) {

@@ -49,10 +49,14 @@ export function recentStarts(db: SqliteDb, { limiters, now }: RecentStartsParams
 }
 
 export function readyLimited(db: SqliteDb, now: number): ReadyLimited[] {
-  return db.all<ReadyLimitedRow>(sql`
+  return db
+    .all<ReadyLimitedRow>(
+      sql`
     SELECT t.id AS taskId, t.groups AS groupsJson, t.rate_max AS rateMax, t.rate_per_ms AS ratePerMs, count(*) AS runs
     FROM runs r JOIN tasks t ON t.id = r.task_id
     WHERE r.state = 'waiting' AND r.due_at <= ${now} AND NOT t.paused AND (t.groups IS NOT NULL OR t.rate_max IS NOT NULL)
       AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.task_id = t.id AND x.state = 'running')
-    GROUP BY t.id ORDER BY t.id`).map(toReadyLimited);
+    GROUP BY t.id ORDER BY t.id`,
+    )
+    .map(toReadyLimited);
 }

@@ -85,10 +85,10 @@ export function prepareStatements(db: Database.Database) {
       readyInOrder(`${NOT_HELD} AND (t.groups IS NULL OR t.groups NOT IN (SELECT value FROM json_each(?)))`),
     ),
     // What a claim needs only once it meets a task in a group or with a rate limit.
-    groupLimits: prepare<[], { name: string; maxRunning: number | null; rateMax: number | null; ratePerMs: number | null }>(
-      db,
-      'SELECT name, max_running AS maxRunning, rate_max AS rateMax, rate_per_ms AS ratePerMs FROM task_groups',
-    ),
+    groupLimits: prepare<
+      [],
+      { name: string; maxRunning: number | null; rateMax: number | null; ratePerMs: number | null }
+    >(db, 'SELECT name, max_running AS maxRunning, rate_max AS rateMax, rate_per_ms AS ratePerMs FROM task_groups'),
     runningGroups: pluck<[], string>(
       db,
       "SELECT t.groups FROM runs r JOIN tasks t ON t.id = r.task_id WHERE r.state = 'running' AND t.groups IS NOT NULL",
