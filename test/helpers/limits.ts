@@ -5,11 +5,11 @@ export interface Attempt {
   endedAt: number | null;
 }
 
-/** The most attempts running at one moment, from their recorded [start, end). */
+/** The most attempts running at one moment, from their recorded [start, end); one without an end still runs. */
 export function mostAtOnce(rows: Attempt[]): number {
   const edges = rows.flatMap((r) => [
     { at: r.startedAt, step: 1 },
-    { at: r.endedAt!, step: -1 },
+    { at: r.endedAt ?? Infinity, step: -1 },
   ]);
   // An end and a start at the same millisecond do not overlap: ends first.
   edges.sort((a, b) => a.at - b.at || a.step - b.step);
