@@ -25,7 +25,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TASKS = Number(process.env.BENCH_TASKS ?? 20_000);
 const SCALE = (process.env.BENCH_SCALE ?? '0,100000,1000000').split(',').map(Number);
 const PG_TASKS = Number(process.env.BENCH_PG_TASKS ?? 10_000);
-// BENCH_ONLY=sqlite, BENCH_ONLY=postgres, BENCH_ONLY=cron or BENCH_ONLY=conditions runs one part.
+// BENCH_ONLY=sqlite, BENCH_ONLY=postgres, BENCH_ONLY=cron, BENCH_ONLY=conditions or BENCH_ONLY=groups runs one part.
 const ONLY = process.env.BENCH_ONLY;
 // Idle is measured in the steady state: past the moment, 10 s after the start's burst,
 // when both sides' pg pools close the connections they no longer use (a one-off ~40 ms).
@@ -45,11 +45,48 @@ try {
   if (ONLY === undefined || ONLY === 'postgres') await postgresBenchmarks();
   if (ONLY === undefined || ONLY === 'cron') cronBenchmarks(out);
   if (ONLY === undefined || ONLY === 'sqlite' || ONLY === 'conditions') await conditionBenchmarks();
+  if (ONLY === undefined || ONLY === 'groups') await groupBenchmarks();
 } finally {
   removeDir(dir);
 }
 out();
 out(`Command: \`npm run bench\`; took ${((performance.now() - started) / 60_000).toFixed(1)} min.`);
+
+/**
+ * Throughput with one concurrency group of limit 8 over every task, beside the same
+ * without groups at 64 and at 8 running: what the group's bookkeeping costs, and what
+ * the limit itself does. SQLite, and PostgreSQL when a server can be started.
+ */
+async function groupBenchmarks() {
+  const cases = {
+    plain64: { label: '64 running, no groups', params: { concurrency: 64 } },
+    group8: { label: '64 running, one group of maxRunning 8 over every task', params: { concurrency: 64, group: { maxRunning: 8 } } },
+    plain8: { label: '8 running, no groups', params: { concurrency: 8 } },
+  };
+  const stores = [['SQLite', async () => file()]];
+  const pg = startPostgres();
+  if (pg) stores.push(['PostgreSQL', () => freshPgDatabase(pg.url)]);
+  try {
+    for (const [store, database] of stores) {
+      const tasks = store === 'SQLite' ? TASKS : PG_TASKS;
+      out();
+      out(`## Concurrency groups, ${store}: ${tasks.toLocaleString('en')} no-op runs, durability 'full' (runs/s)`);
+      out();
+      out('| case | runs/s | / 64 without groups |');
+      out('|---|---|---|');
+      const rates = await alternate(ROUNDS, Object.keys(cases), async (kind) =>
+        measure('ours', { file: await database(), durability: 'full', tasks, ...cases[kind].params }),
+      );
+      const base = median(rates.get('plain64').map((r) => r.perSecond));
+      for (const [kind, { label }] of Object.entries(cases)) {
+        const perSecond = rates.get(kind).map((r) => r.perSecond);
+        out(`| ${label} | ${summary(perSecond)} | ${(median(perSecond) / base).toFixed(2)}× |`);
+      }
+    }
+  } finally {
+    pg?.stop();
+  }
+}
 
 /** Idle cost of device conditions: the same 10,000 tasks without, with (holding), and held by one. */
 async function conditionBenchmarks() {

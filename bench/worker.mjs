@@ -40,8 +40,11 @@ const scenarios = {
     return { futureTasks };
   },
 
-  /** Runs `tasks` no-op one-time tasks due at once; measures runs/s from start() to the last end. */
-  async ours({ file, durability, concurrency, tasks }) {
+  /**
+   * Runs `tasks` no-op one-time tasks due at once; measures runs/s from start() to the
+   * last end. With `group` ({ maxRunning }), every task is in that one concurrency group.
+   */
+  async ours({ file, durability, concurrency, tasks, group }) {
     let t = performance.now();
     const scheduler = new Scheduler({ database: file, durability, maxRunningTasks: concurrency, logger });
     scheduler.register('noop', noop);
@@ -49,7 +52,8 @@ const scenarios = {
     const startupMs = performance.now() - t;
     const rssAfterStart = process.memoryUsage.rss();
     await scheduler.stop();
-    await addInChunks(scheduler, tasks, () => oneTime());
+    if (group) await scheduler.defineGroup('all', group);
+    await addInChunks(scheduler, tasks, () => ({ ...oneTime(), ...(group ? { groups: ['all'] } : {}) }));
     let done = 0;
     const finished = new Promise((resolve) => scheduler.on('execution:finished', () => ++done === tasks && resolve()));
     t = performance.now();
