@@ -117,8 +117,8 @@ test("a task's rate limit spaces its starts, and the run held back starts when t
   scheduler.register('poll', () => {
     starts.push(clock.now());
   });
-  const task = await scheduler.addTask({ name: 'poll', rateLimit: { max: 2, per: 10_000 } });
-  expect((await scheduler.getTask(task.id))!.rateLimit).toEqual({ max: 2, per: 10_000 });
+  const task = await scheduler.addTask({ name: 'poll', rateLimit: { max: 2, per: 7_000 } });
+  expect((await scheduler.getTask(task.id))!.rateLimit).toEqual({ max: 2, per: 7_000 });
   await scheduler.start();
   const t0 = clock.now();
   for (let i = 0; i < 5; i++) await scheduler.runNow(task.id);
@@ -126,18 +126,18 @@ test("a task's rate limit spaces its starts, and the run held back starts when t
   expect(starts).toEqual([t0, t0]);
   const explained = await scheduler.explain(task.id);
   expect(explained.state).toBe('held');
-  expect(explained.limits).toEqual([{ kind: 'rate-limit', group: null, max: 2, per: 10_000, until: t0 + 10_000 }]);
-  expect(explained.reasons.join('\n')).toContain(`the next start is allowed at ${new Date(t0 + 10_000).toISOString()}`);
-  await turn(clock, 9_999);
+  expect(explained.limits).toEqual([{ kind: 'rate-limit', group: null, max: 2, per: 7_000, until: t0 + 7_000 }]);
+  expect(explained.reasons.join('\n')).toContain(`the next start is allowed at ${new Date(t0 + 7_000).toISOString()}`);
+  await turn(clock, 6_999);
   expect(starts).toHaveLength(2);
-  // The wake is armed for the window's end: no other event is needed.
+  // The wake is armed for the window's end (7 s is no multiple of the 5 s heartbeat).
   await turn(clock, 1);
   await turn(clock);
-  expect(starts).toEqual([t0, t0, t0 + 10_000, t0 + 10_000]);
-  await turn(clock, 10_000);
+  expect(starts).toEqual([t0, t0, t0 + 7_000, t0 + 7_000]);
+  await turn(clock, 7_000);
   await turn(clock);
   expect(starts).toHaveLength(5);
-  assertWindows(starts, 2, 10_000);
+  assertWindows(starts, 2, 7_000);
 });
 
 test("a group's rate limit counts the starts of all its tasks", async () => {
@@ -147,7 +147,7 @@ test("a group's rate limit counts the starts of all its tasks", async () => {
     starts.push(clock.now());
   });
   scheduler.register('local', () => {});
-  await scheduler.defineGroup('api', { rateLimit: { max: 3, per: 60_000 } });
+  await scheduler.defineGroup('api', { rateLimit: { max: 3, per: 62_500 } });
   const ids: number[] = [];
   for (let i = 0; i < 7; i++) ids.push(await addOnce(scheduler, `call-${i}`, { groups: ['api'] }));
   const free = (await scheduler.addTask({ name: 'local', triggers: [new OneTimeTrigger({ delay: 0 })] })).id;
@@ -157,14 +157,17 @@ test("a group's rate limit counts the starts of all its tasks", async () => {
   expect(starts).toEqual([t0, t0, t0]);
   expect((await scheduler.executions({ taskId: free }))[0]?.status).toBe('succeeded');
   const explained = await scheduler.explain(ids[6]!);
-  expect(explained.limits).toEqual([{ kind: 'rate-limit', group: 'api', max: 3, per: 60_000, until: t0 + 60_000 }]);
-  await turn(clock, 60_000);
+  expect(explained.limits).toEqual([{ kind: 'rate-limit', group: 'api', max: 3, per: 62_500, until: t0 + 62_500 }]);
+  // Not a multiple of the 5 s heartbeat: the wake is armed for the window's end.
+  await turn(clock, 62_499);
+  expect(starts).toHaveLength(3);
+  await turn(clock, 1);
   await turn(clock);
   expect(starts).toHaveLength(6);
-  await turn(clock, 60_000);
+  await turn(clock, 62_500);
   await turn(clock);
   expect(starts).toHaveLength(7);
-  assertWindows(starts, 3, 60_000);
+  assertWindows(starts, 3, 62_500);
 });
 
 test('runs of a task in a group nobody defined wait until it is defined; a new limit applies at once', async () => {

@@ -1,3 +1,4 @@
+import { earliest } from '../../clock.js';
 import {
   Admission,
   groupLimiter,
@@ -104,12 +105,15 @@ export async function admitLimited(
   const running = new Map<string, number>();
   const starts = new Map<string, WindowStarts>();
   const full: string[] = [];
+  // A group whose starts are spent is left out of the walk: the wake its window's end is armed here.
+  let spentUntil: number | null = null;
   for (const row of groupRows) {
     const rateLimit = rateLimitOf(row);
     groups.set(row.name, { maxRunning: row.maxRunning, rateLimit });
     running.set(row.name, row.running);
     starts.set(groupLimiter(row.name), { count: row.startCount, oldest: row.oldestStart });
     const spent = rateLimit !== null && row.startCount >= rateLimit.max;
+    if (spent && row.oldestStart !== null) spentUntil = earliest(spentUntil, row.oldestStart + rateLimit.per);
     if ((row.maxRunning !== null && row.running >= row.maxRunning) || spent) full.push(row.name);
   }
   const admission = new Admission(
@@ -143,7 +147,7 @@ export async function admitLimited(
     seen.push(...looked);
     if (rows.length < pageSize) break;
   }
-  return { allowed, retryAt: admission.retryAt };
+  return { allowed, retryAt: earliest(admission.retryAt, spentUntil) };
 }
 
 /** The recorded starts of the tasks' own rate limits, read for a page at once. */
