@@ -60,7 +60,10 @@ out(`Command: \`npm run bench\`; took ${((performance.now() - started) / 60_000)
 async function groupBenchmarks() {
   const cases = {
     plain64: { label: '64 running, no groups', params: { concurrency: 64 } },
-    group8: { label: '64 running, one group of maxRunning 8 over every task', params: { concurrency: 64, group: { maxRunning: 8 } } },
+    group8: {
+      label: '64 running, one group of maxRunning 8 over every task',
+      params: { concurrency: 64, group: { maxRunning: 8 } },
+    },
     plain8: { label: '8 running, no groups', params: { concurrency: 8 } },
   };
   const stores = [['SQLite', async () => file()]];

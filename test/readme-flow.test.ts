@@ -36,7 +36,7 @@ test("the README's groups and rate limits: one upload on the modem at a time, te
       ['upload-inventory', ['modem', 'vendor-api'], null],
       ['poll-status', ['vendor-api'], { max: 1, per: 5_000 }],
     ]);
-    const slow = () => new Promise((resolve) => clock.setTimeout(resolve, 30_000));
+    const slow = () => new Promise<void>((resolve) => clock.setTimeout(() => resolve(), 30_000));
     scheduler.register('upload-logs', slow);
     scheduler.register('upload-inventory', slow);
     scheduler.register('poll-status', () => null);
