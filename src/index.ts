@@ -19,6 +19,7 @@ export type {
   CliErrorJson,
   CliJson,
   DoctorJson,
+  FailuresJson,
   FireJson,
   GroupsJson,
   MigrateJson,
@@ -44,6 +45,7 @@ export type { Conditions, DeviceReadings, DeviceState, UnmetCondition } from './
 export type { DeviceSource } from './runtime/device.js';
 export type { Group, GroupInfo, GroupOptions, LimitHold, RateLimit } from './flow.js';
 export type { HeldByLimit } from './runtime/limit-state.js';
+export type { FailureGroup } from './failures.js';
 export {
   BackgroundTasksError,
   ConditionLostError,

@@ -8,6 +8,7 @@ import type {
   CliErrorJson,
   DoctorJson,
   Execution,
+  FailuresJson,
   FireJson,
   GroupsJson,
   PruneJson,
@@ -347,6 +348,39 @@ test('groups lists groups with their running runs; show and doctor say which gro
     expect(doctorText).toContain('1 run(s) held by group "nowhere", which is not defined');
   } finally {
     for (const resolve of release) resolve();
+    await scheduler.close();
+  }
+});
+
+test('failures groups failed attempts by message, for all tasks or one', async () => {
+  const db = tempDbPath();
+  const scheduler = new Scheduler({ database: db, logger: silentLogger });
+  try {
+    let call = 0;
+    scheduler.register('upload', () => {
+      throw new Error(`HTTP 503 from 10.0.0.${++call}`);
+    });
+    scheduler.register('backup', () => {
+      throw new Error('disk full');
+    });
+    const upload = await scheduler.addTask({ key: 'upload', name: 'upload', retryPolicy: { maxRetries: 2, delay: 0 } });
+    const backup = await scheduler.addTask({ key: 'backup', name: 'backup' });
+    const ended = nextEvents(scheduler, 'execution:failed', 2);
+    await scheduler.start();
+    await scheduler.runNow(upload.id);
+    await scheduler.runNow(backup.id);
+    await ended;
+    const groups = json<FailuresJson>('failures', '--db', db);
+    expect(groups.map((g) => [g.error, g.attempts, g.final, g.tasks])).toEqual([
+      ['HTTP # from #', 3, 1, [{ name: 'upload', attempts: 3 }]],
+      ['disk full', 1, 1, [{ name: 'backup', attempts: 1 }]],
+    ]);
+    expect(json<FailuresJson>('failures', '--task', 'backup', '--db', db).map((g) => g.error)).toEqual(['disk full']);
+    const text = run('failures', '--db', db).stdout;
+    expect(text).toContain('upload (3)');
+    expect(text).toContain('HTTP # from #');
+    expect(run('failures', '--since', '1h', '--task', 'nope', '--db', db).status).toBe(3);
+  } finally {
     await scheduler.close();
   }
 });

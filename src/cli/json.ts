@@ -1,4 +1,5 @@
 import type { HeldRuns } from '../conditions.js';
+import type { FailureGroup } from '../failures.js';
 import type { GroupInfo } from '../flow.js';
 import type { HeldByLimit } from '../runtime/limit-state.js';
 import type { Execution, ExecutionStatus } from '../execution.js';
@@ -107,12 +108,16 @@ export interface CliErrorJson {
 }
 
 /** Anything a command prints on stdout under --json; `history` prints executions. */
+/** `failures --json`: failed attempts grouped by message, most attempts first. */
+export type FailuresJson = FailureGroup[];
+
 /** `groups --json`. */
 export type GroupsJson = GroupInfo[];
 
 export type CliJson =
   | MigrateJson
   | GroupsJson
+  | FailuresJson
   | DoctorJson
   | TaskRow[]
   | ShowJson

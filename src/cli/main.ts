@@ -5,6 +5,7 @@ import { BackgroundTasksError, ExecutionNotFoundError, TaskNotFoundError, Valida
 import type { Execution, ExecutionStatus } from '../execution.js';
 import { heldRuns } from '../conditions.js';
 import { explain, limitedRunOf } from '../explain.js';
+import { groupFailures } from '../failures.js';
 import { heldByLimits, readLimitState } from '../runtime/limit-state.js';
 import { isOwnerGone } from '../runtime/owner.js';
 import { isLive, liveDevices, liveHandlers } from '../runtime/registration.js';
@@ -14,7 +15,7 @@ import { PgStore } from '../store/postgres/store.js';
 import { SqliteStore } from '../store/sqlite/store.js';
 import type { Store } from '../store/store.js';
 import { NoFileError, NoTaskError, UsageError } from './context.js';
-import type { CliErrorJson, CliJson, DoctorJson, StatsRow, TaskRow } from './json.js';
+import type { CliErrorJson, CliJson, DoctorJson, FailuresJson, StatsRow, TaskRow } from './json.js';
 import {
   describeGroup,
   describeHeld,
@@ -30,6 +31,9 @@ import {
 import { steeringCommands } from './steer.js';
 
 /** Exit codes: 0 done; 1 the database refused or is unhealthy; 2 bad usage; 3 no such task; 4 no such file. */
+/** The most failed attempts `failures` reads: the newest, when there are more. */
+const MAX_FAILURES = 100_000;
+
 export const EXIT = { ok: 0, database: 1, usage: 2, notFound: 3, noFile: 4 } as const;
 
 interface Io {
@@ -87,6 +91,9 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     if (!task) throw new NoTaskError(`no task with id or key "${ref}"`);
     return task;
   };
+  // History outlives its task: an id is taken as it is, a key needs the task.
+  const historyTaskId = async (store: Store, ref: string) =>
+    /^\d+$/.test(ref) ? Number(ref) : (await resolveTask(store, ref)).id;
   const since = (text: string | undefined, now: number): number | undefined => {
     if (text === undefined) return undefined;
     const duration = parseDuration(text);
@@ -264,10 +271,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     .option('--limit <n>', 'at most this many rows', positiveInt('--limit'), 50)
     .action(async (options: { task?: string; status?: ExecutionStatus; since?: string; limit: number }) => {
       const store = await open();
-      // History outlives its task: an id is taken as it is, a key needs the task.
-      const ref = options.task;
-      const taskId =
-        ref === undefined ? undefined : /^\d+$/.test(ref) ? Number(ref) : (await resolveTask(store, ref)).id;
+      const taskId = options.task === undefined ? undefined : await historyTaskId(store, options.task);
       const from = since(options.since, clockNow());
       const rows = await store.executions({
         limit: Math.min(options.limit, 10_000),
@@ -290,6 +294,45 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
                 error: e.error?.slice(0, 60) ?? null,
               })),
               ['id', 'task', 'attempt', 'status', 'reason', 'started', 'duration', 'error'],
+            ),
+      );
+    });
+
+  program
+    .command('failures')
+    .description(
+      'failed attempts grouped by message (numbers and ids set aside): how many, which tasks, first and last',
+    )
+    .option('--since <when>', 'a duration back from now (24h, 7d) or a date', '24h')
+    .option('--task <task>', 'task id or key')
+    .action(async (options: { since: string; task?: string }) => {
+      const store = await open();
+      const from = since(options.since, clockNow())!;
+      const taskId = options.task === undefined ? undefined : await historyTaskId(store, options.task);
+      const filter = { status: 'failed' as const, since: from, ...(taskId === undefined ? {} : { taskId }) };
+      const failed: Execution[] = [];
+      for (
+        let page = await store.executions({ limit: 10_000, ...filter });
+        page.length > 0 && failed.length < MAX_FAILURES;
+      ) {
+        failed.push(...page);
+        page = await store.executions({ limit: 10_000, ...filter, beforeId: page.at(-1)!.id });
+      }
+      const groups: FailuresJson = groupFailures(failed);
+      print(groups, () =>
+        groups.length === 0
+          ? `no failures since ${formatTime(from)}`
+          : table(
+              groups.map((g) => ({
+                attempts: g.attempts,
+                final: g.final,
+                tasks: g.tasks.map((t) => `${t.name} (${t.attempts})`).join(', '),
+                first: formatTime(g.firstAt),
+                last: formatTime(g.lastAt),
+                latest: g.latest.executionId,
+                error: g.error,
+              })),
+              ['attempts', 'final', 'tasks', 'first', 'last', 'latest', 'error'],
             ),
       );
     });
