@@ -29,11 +29,12 @@ import {
   table,
 } from './format.js';
 import { steeringCommands } from './steer.js';
+import { uiCommand } from './ui.js';
 
-/** Exit codes: 0 done; 1 the database refused or is unhealthy; 2 bad usage; 3 no such task; 4 no such file. */
 /** The most failed attempts `failures` reads: the newest, when there are more. */
 const MAX_FAILURES = 100_000;
 
+/** Exit codes: 0 done; 1 the database refused or is unhealthy; 2 bad usage; 3 no such task; 4 no such file. */
 export const EXIT = { ok: 0, database: 1, usage: 2, notFound: 3, noFile: 4 } as const;
 
 interface Io {
@@ -387,6 +388,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     });
 
   steeringCommands(program, { open, print, resolveTask, clockNow, positiveInt, since });
+  uiCommand(program, { database: () => global().db, noFileYet, out: io.out });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

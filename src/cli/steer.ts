@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
-import { toJson } from '../json.js';
 import type { Store } from '../store/store.js';
 import { UsageError, type CliContext } from './context.js';
 import type { SteerJson } from './json.js';
 import { parseDuration } from './format.js';
-import { MAX_EVENT_KEY_LENGTH, MAX_EVENT_NAME_LENGTH } from '../triggers/event.js';
-import { nonEmptyString } from '../validate.js';
+import { fireEventFromOutside, steerTask } from '../steering.js';
 import { redriveAllFailed, redriveExecution } from '../redrive.js';
 
 // The commands that change something: each is stored for the running scheduler to
@@ -36,18 +34,12 @@ export function steeringCommands(
           () => `${name}: task ${task.id} (${task.name})${run} — the running scheduler acts on it at its next wake`,
         );
       });
-  steer('run-now', 'queue a run now', async (store, id, now) => ({
-    runId: await store.enqueueRun({ taskId: id, now }),
-  }));
-  steer('pause', 'hold the task: its runs wait', async (store, id, now) => {
-    await store.setPaused({ taskId: id, paused: true, now });
-  });
-  steer('resume', 'release a paused task', async (store, id, now) => {
-    await store.setPaused({ taskId: id, paused: false, now });
-  });
-  steer('remove', 'remove the task and its pending runs (history stays)', async (store, id, now) => {
-    await store.removeTask({ taskId: id, now });
-  });
+  steer('run-now', 'queue a run now', (store, id, now) => steerTask(store, 'run-now', id, now));
+  steer('pause', 'hold the task: its runs wait', (store, id, now) => steerTask(store, 'pause', id, now));
+  steer('resume', 'release a paused task', (store, id, now) => steerTask(store, 'resume', id, now));
+  steer('remove', 'remove the task and its pending runs (history stays)', (store, id, now) =>
+    steerTask(store, 'remove', id, now),
+  );
 
   program
     .command('retry')
@@ -82,27 +74,19 @@ export function steeringCommands(
     .option('--key-window <duration>', 'how far back a key counts (e.g. 24h, the default)', '24h')
     .description('fire an event: each listening task gets one run')
     .action(async (event: string, options: { payload?: string; key?: string; keyWindow: string }) => {
-      // The same rule as the API's fireEvent: a name, not nothing.
-      nonEmptyString(event, 'event', MAX_EVENT_NAME_LENGTH);
       let payload: unknown;
       try {
         payload = options.payload === undefined ? undefined : JSON.parse(options.payload);
       } catch {
         throw new UsageError(`--payload: not valid JSON: ${options.payload}`);
       }
-      const key = options.key === undefined ? null : nonEmptyString(options.key, 'key', MAX_EVENT_KEY_LENGTH);
+      const key = options.key ?? null;
       const keyWindowMs = parseDuration(options.keyWindow);
       if (keyWindowMs === null || keyWindowMs < 1) {
         throw new UsageError(`--key-window: not a duration (like 30m, 24h, 7d): ${options.keyWindow}`);
       }
       const store = await open();
-      const runIds = await store.fireEvent({
-        name: event,
-        payloadJson: payload === undefined ? null : toJson(payload, 'payload'),
-        key,
-        keyWindowMs,
-        now: clockNow(),
-      });
+      const runIds = await fireEventFromOutside(store, { name: event, payload, key, keyWindowMs, now: clockNow() });
       print({ event, runs: runIds.length, runIds }, () => `fired ${event}: ${runIds.length} run(s) queued`);
     });
 

@@ -7,6 +7,8 @@ export interface PgStoreOptions {
   durability?: 'full' | 'normal';
   /** How long (ms) a statement waits for a row lock before DATABASE_LOCKED (lock_timeout). Own pools only. */
   lockTimeout?: number;
+  /** Every transaction read-only (the dashboard without actions); a database that needs migrating is refused. Own pools only. */
+  readOnly?: boolean;
 }
 
 const POOL_SIZE = 10;
@@ -18,6 +20,7 @@ export async function openPool(target: string | PgPool, options: PgStoreOptions)
   if (typeof target !== 'string') return target;
   const settings = [`-c lock_timeout=${options.lockTimeout ?? 5000}`];
   if (options.durability === 'normal') settings.push('-c synchronous_commit=off');
+  if (options.readOnly) settings.push('-c default_transaction_read_only=on');
   const pool = new pg.Pool({
     connectionString: target,
     max: POOL_SIZE,

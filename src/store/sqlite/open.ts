@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
-import { toDatabaseError } from '../../errors.js';
+import { DatabaseError, toDatabaseError } from '../../errors.js';
 import * as schema from './schema.js';
 import type { Durability } from '../../values.js';
 import { needsMigrating, newestShipped } from '../migrations.js';
@@ -18,6 +18,11 @@ export interface OpenOptions {
    * scheduler cannot fill a small disk: writes beyond it fail with DATABASE_FULL.
    */
   maxDatabaseSize?: number;
+  /**
+   * Opens an existing, current file for reading only (the dashboard without actions):
+   * nothing is set up or migrated, and every write fails with DATABASE_READ_ONLY.
+   */
+  readOnly?: boolean;
 }
 
 export type SqliteDb = BetterSQLite3Database<typeof schema>;
@@ -39,6 +44,17 @@ const LEGACY_MIGRATIONS_TABLE = '__drizzle_migrations';
 export function openSqlite(filename: string, options: OpenOptions = {}): { sqlite: Database.Database; db: SqliteDb } {
   let sqlite: Database.Database | undefined;
   try {
+    if (options.readOnly) {
+      sqlite = new Database(filename, { readonly: true, fileMustExist: true });
+      sqlite.pragma(`busy_timeout = ${options.busyTimeout ?? 5000}`);
+      if (needsMigrating(newestApplied(sqlite), newestShipped(MIGRATIONS_FOLDER))) {
+        throw new DatabaseError(
+          'DATABASE_READ_ONLY',
+          `${filename} needs migrating, which opening it read-only cannot do: run "background-tasks migrate --db ${filename}"`,
+        );
+      }
+      return { sqlite, db: drizzle(sqlite, { schema }) };
+    }
     sqlite = new Database(filename);
     sqlite.pragma(`busy_timeout = ${options.busyTimeout ?? 5000}`);
     incrementalVacuum(sqlite);
