@@ -13,7 +13,7 @@ import { readLimitState } from '../runtime/limit-state.js';
 import { isLive, liveDevices, liveHandlers } from '../runtime/registration.js';
 import { redriveExecution } from '../redrive.js';
 import { fireEventFromOutside, steerTask, TASK_ACTIONS, type TaskAction } from '../steering.js';
-import type { Store } from '../store/store.js';
+import type { ActivityBucket, Store } from '../store/store.js';
 import type { Task } from '../task.js';
 import { EXECUTION_STATUSES } from '../values.js';
 import * as pages from './pages.js';
@@ -33,8 +33,9 @@ export interface AppOptions {
 }
 
 const PAGE = 50;
-/** Failed attempts read at most for the failures page (the newest). */
+/** Failed attempts read at most for the failures page (the newest), and for the overview's few groups. */
 const MAX_FAILURES = 20_000;
+const OVERVIEW_FAILURES = 2_000;
 
 const require = createRequire(import.meta.url);
 const ASSETS: Record<string, { type: string; body: string }> = {
@@ -85,36 +86,42 @@ export function dashboardApp({ store, clock, base, token, allowActions }: AppOpt
 
   app.get('/', async (c) => {
     const now = clock.now();
-    const recent = await readAll(store, { since: now - 3_600_000 }, 50_000);
-    const failed = await readAll(store, { status: 'failed', since: now - 86_400_000 }, MAX_FAILURES);
+    const day = now - 86_400_000;
     const schedulers = await store.schedulers();
     return c.html(
       pages.overviewPage(ctx, {
         now,
-        perMinute: perMinute(recent, now),
+        perMinute: await perMinute(store, now),
         running: await store.executions({ status: 'running', limit: 200 }),
         backlog: await store.countReady({ now, limit: 1_000_000 }),
         schedulers: schedulers.map((s) => ({ ...s, alive: isLive(s, now) })),
-        failures: groupFailures(failed),
+        failedToday: (await store.activity({ since: day, bucketMs: 86_400_000 })).reduce((n, b) => n + b.failed, 0),
+        // The groups of the newest failures: what is failing now.
+        failures: groupFailures(await readAll(store, { status: 'failed', since: day }, OVERVIEW_FAILURES)),
       }),
     );
   });
 
   app.get('/tasks', async (c) => {
     const query = (c.req.query('q') ?? '').trim().toLowerCase();
+    const after = Number(c.req.query('after'));
     const tasks: Task[] = [];
-    for (let page = await store.listTasks({ limit: 1000, afterId: 0 }); page.length > 0 && tasks.length < 10_000;) {
-      tasks.push(...page.filter((t) => query === '' || `${t.name} ${t.key ?? ''}`.toLowerCase().includes(query)));
-      page = await store.listTasks({ limit: 1000, afterId: page.at(-1)!.id });
+    // A page of tasks by id; a search reads on until it has a page of matches.
+    let last = Number.isInteger(after) && after > 0 ? after : 0;
+    for (let page = await store.listTasks({ limit: 1000, afterId: last }); page.length > 0;) {
+      for (const task of page) {
+        last = task.id;
+        if (query === '' || `${task.name} ${task.key ?? ''}`.toLowerCase().includes(query)) tasks.push(task);
+        if (tasks.length === PAGE) break;
+      }
+      if (tasks.length === PAGE) break;
+      page = await store.listTasks({ limit: 1000, afterId: last });
     }
     const counts = await store.taskCounts(tasks.map((t) => t.id));
-    return c.html(
-      pages.tasksPage(
-        ctx,
-        tasks.map((task) => ({ task, counts: counts.get(task.id) })),
-        query,
-      ),
-    );
+    const next =
+      tasks.length === PAGE ? `${base}/tasks?${new URLSearchParams({ q: query, after: String(last) })}` : null;
+    const rows = tasks.map((task) => ({ task, counts: counts.get(task.id) }));
+    return c.html(pages.tasksPage(ctx, rows, query, next));
   });
 
   app.get('/tasks/:id', async (c) => {
@@ -264,15 +271,12 @@ async function readAll(
   return all;
 }
 
-/** Attempts started and failed per minute over the last hour. */
-function perMinute(executions: Execution[], now: number): { at: number; started: number; failed: number }[] {
+/** Attempts started and failed per minute over the last hour, empty minutes included. */
+async function perMinute(store: Store, now: number): Promise<ActivityBucket[]> {
   const end = Math.floor(now / 60_000) * 60_000;
-  const buckets = Array.from({ length: 60 }, (_, i) => ({ at: end - (59 - i) * 60_000, started: 0, failed: 0 }));
-  for (const e of executions) {
-    const i = 59 - Math.floor((end - Math.floor(e.startedAt / 60_000) * 60_000) / 60_000);
-    if (i < 0 || i > 59) continue;
-    buckets[i]!.started++;
-    if (e.status === 'failed') buckets[i]!.failed++;
-  }
-  return buckets;
+  const counted = new Map((await store.activity({ since: end - 59 * 60_000, bucketMs: 60_000 })).map((b) => [b.at, b]));
+  return Array.from({ length: 60 }, (_, i) => {
+    const at = end - (59 - i) * 60_000;
+    return counted.get(at) ?? { at, started: 0, failed: 0 };
+  });
 }

@@ -3,7 +3,7 @@ import { describeTrigger, formatDuration, formatTime } from '../cli/format.js';
 import type { Execution } from '../execution.js';
 import type { Explanation } from '../explain.js';
 import type { FailureGroup } from '../failures.js';
-import type { SchedulerInfo, TaskCounts } from '../store/store.js';
+import type { ActivityBucket, SchedulerInfo, TaskCounts } from '../store/store.js';
 import type { Task } from '../task.js';
 import { EXECUTION_STATUSES } from '../values.js';
 
@@ -26,6 +26,7 @@ export function layout(ctx: PageContext, title: string, body: Html): Html {
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <link rel="icon" href="data:," />
         <title>${title} · background-tasks</title>
         <link rel="stylesheet" href="${ctx.base}/assets/uPlot.min.css" />
         <link rel="stylesheet" href="${ctx.base}/assets/app.css" />
@@ -61,7 +62,8 @@ const status = (s: string | null) => html`<span class="status ${s ?? 'none'}">${
 
 export interface OverviewData {
   now: number;
-  perMinute: { at: number; started: number; failed: number }[];
+  perMinute: ActivityBucket[];
+  failedToday: number;
   running: Execution[];
   backlog: number;
   schedulers: (SchedulerInfo & { alive: boolean })[];
@@ -77,7 +79,7 @@ export function overviewPage(ctx: PageContext, d: OverviewData): Html {
         <div><b>${d.running.length}</b> running now</div>
         <div><b>${d.backlog}</b> ready and waiting</div>
         <div><b>${d.schedulers.filter((s) => s.alive).length}</b> schedulers alive</div>
-        <div><b>${d.failures.reduce((n, g) => n + g.attempts, 0)}</b> failed attempts in 24 h</div>
+        <div><b>${d.failedToday}</b> failed attempts in 24 h</div>
       </section>
       ${chart(
         'per-minute',
@@ -126,7 +128,7 @@ export interface TaskRowData {
   counts: TaskCounts | undefined;
 }
 
-export function tasksPage(ctx: PageContext, rows: TaskRowData[], query: string): Html {
+export function tasksPage(ctx: PageContext, rows: TaskRowData[], query: string, next: string | null): Html {
   return layout(
     ctx,
     'Tasks',
@@ -163,7 +165,8 @@ export function tasksPage(ctx: PageContext, rows: TaskRowData[], query: string):
           })}
         </tbody>
       </table>
-      ${rows.length === 0 ? html`<p>No task matches.</p>` : ''}`,
+      ${rows.length === 0 ? html`<p>No task matches.</p>` : ''}
+      ${next === null ? '' : html`<p><a class="next" href="${next}">more</a></p>`}`,
   );
 }
 

@@ -66,6 +66,12 @@ export interface ReadyLimited extends LimitedRun {
   runs: number;
 }
 
+export interface ActivityBucket {
+  at: number;
+  started: number;
+  failed: number;
+}
+
 export interface TaskCounts {
   total: number;
   succeeded: number;
@@ -309,6 +315,8 @@ export interface OperatorStore {
   /** How many runs are due at `now` and waiting (counting stops at `limit`). */
   countReady(params: CountReadyParams): Promise<number>;
   taskIdByKey(key: string): Promise<number | undefined>;
+  /** Attempts started since `since`, and how many of them failed, per `bucketMs` (bucket starts, ascending; empty buckets left out). */
+  activity(params: { since: number; bucketMs: number }): Promise<ActivityBucket[]>;
   /** Per task: executions recorded, how many succeeded and failed, and the latest status. */
   taskCounts(taskIds: number[]): Promise<Map<number, TaskCounts>>;
 }

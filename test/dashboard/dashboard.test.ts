@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { afterEach, expect, test } from 'vitest';
 import { createDashboard, type Dashboard, type DashboardOptions } from '../../src/dashboard/index.js';
 import { EventTrigger, Scheduler } from '../../src/index.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { nextEvents } from '../../src/testing.js';
 import { silentLogger, tempDbPath } from '../helpers/setup.js';
 
@@ -105,8 +106,13 @@ test('every page renders with real data, escaped, under a strict Content-Securit
   expect(await page('/failures?since=7d')).toContain('upload-bad (1)');
   expect((await fetch(`${url}/assets/uPlot.iife.min.js`)).headers.get('content-type')).toContain('javascript');
   expect((await fetch(`${url}/tasks/999`)).status).toBe(404);
-  // Read-only: the dashboard cannot write the file, and took no write lock.
+  // No actions: none is routed, and the store it opened cannot write the file.
   expect((await fetch(`${url}/actions/tasks/${taskId}/pause`, { method: 'POST' })).status).toBe(404);
+  const readOnly = new SqliteStore(db, { readOnly: true });
+  await expect(readOnly.setPaused({ taskId, paused: true, now: Date.now() })).rejects.toMatchObject({
+    code: 'DATABASE_READ_ONLY',
+  });
+  await readOnly.close();
 });
 
 test('with a token: none and a wrong one are refused; ?token= once sets a cookie; a bearer header works', async () => {

@@ -1,6 +1,6 @@
 import type { Execution, ExecutionFilter } from '../../execution.js';
 import { toExecution, type ExecutionRow } from '../rows.js';
-import type { DatabaseInfo, RunOutcome, TaskCounts } from '../store.js';
+import type { ActivityBucket, DatabaseInfo, RunOutcome, TaskCounts } from '../store.js';
 import { query, schemaVersion, type Queryable } from './connection.js';
 
 // What operators read and prune: the execution history, and the database's state.
@@ -79,6 +79,15 @@ export async function pruneExecutions(
     [[...ids]],
   );
   return deleted.length;
+}
+
+export function activity(client: Queryable, since: number, bucketMs: number): Promise<ActivityBucket[]> {
+  return query<ActivityBucket>(
+    client,
+    `SELECT (started_at / $2) * $2 AS at, count(*)::int AS started, (count(*) FILTER (WHERE status = 'failed'))::int AS failed
+     FROM background_tasks.executions WHERE started_at >= $1 GROUP BY 1 ORDER BY 1`,
+    [since, bucketMs],
+  );
 }
 
 export async function taskCounts(client: Queryable, taskIds: number[]): Promise<Map<number, TaskCounts>> {

@@ -6,6 +6,7 @@ import type { Group, GroupInfo } from '../../flow.js';
 import type { Task } from '../../task.js';
 import type * as Params from '../params.js';
 import type {
+  ActivityBucket,
   CompleteRunParams,
   CycleParams,
   CycleResult,
@@ -32,7 +33,7 @@ import {
 import { complete } from './cycle.js';
 import { defineGroup, groupsOf, readyLimited, recentStarts } from './groups.js';
 import { wake } from './wake.js';
-import { inspect, pruneExecutions, readExecutions, runOutcome, taskCounts } from './history.js';
+import { activity, inspect, pruneExecutions, readExecutions, runOutcome, taskCounts } from './history.js';
 import {
   countReady,
   latestRecordedTime,
@@ -317,6 +318,10 @@ export class PgStore implements Store {
 
   taskIdByKey(key: string): Promise<number | undefined> {
     return this.#pooled((client) => taskIdByKey(client, key));
+  }
+
+  activity({ since, bucketMs }: { since: number; bucketMs: number }): Promise<ActivityBucket[]> {
+    return this.#pooled((client) => activity(client, since, bucketMs));
   }
 
   taskCounts(taskIds: number[]): Promise<Map<number, TaskCounts>> {

@@ -4,7 +4,7 @@ import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import type { Execution, ExecutionFilter, ExecutionStatus } from '../../execution.js';
 import { toExecution, toSchedulerInfo } from '../rows.js';
 import type { SaveSchedulerParams } from '../params.js';
-import type { DatabaseInfo, RunInfo, RunOutcome, SchedulerInfo, TaskCounts } from '../store.js';
+import type { ActivityBucket, DatabaseInfo, RunInfo, RunOutcome, SchedulerInfo, TaskCounts } from '../store.js';
 import { MIGRATIONS_TABLE, type SqliteDb } from './open.js';
 import { executions, runs, schedulers } from './schema.js';
 import type { Statements } from './statements.js';
@@ -127,6 +127,12 @@ export function runsOf(
     .orderBy(asc(runs.dueAt), asc(runs.id))
     .limit(limit)
     .all();
+}
+
+export function activity(db: SqliteDb, since: number, bucketMs: number): ActivityBucket[] {
+  return db.all<ActivityBucket>(sql`
+    SELECT (started_at / ${bucketMs}) * ${bucketMs} AS at, count(*) AS started, sum(status = 'failed') AS failed
+    FROM executions WHERE started_at >= ${since} GROUP BY 1 ORDER BY 1`);
 }
 
 export function taskCounts(db: SqliteDb, taskIds: number[]): Map<number, TaskCounts> {

@@ -8,6 +8,7 @@ import type { Group, GroupInfo } from '../../flow.js';
 import type { Task } from '../../task.js';
 import type * as Params from '../params.js';
 import type {
+  ActivityBucket,
   CompleteRunParams,
   CycleParams,
   CycleResult,
@@ -36,6 +37,7 @@ import {
   runsOf,
   saveScheduler,
   schedulersOf,
+  activity,
   taskCounts,
   readyByConditions,
   unservedHandlers,
@@ -288,6 +290,10 @@ export class SqliteStore implements Store {
 
   taskIdByKey(key: string): Promise<number | undefined> {
     return this.#direct(() => this.#q.taskIdByKey.get(key));
+  }
+
+  activity({ since, bucketMs }: { since: number; bucketMs: number }): Promise<ActivityBucket[]> {
+    return this.#direct((db) => activity(db, since, bucketMs));
   }
 
   taskCounts(taskIds: number[]): Promise<Map<number, TaskCounts>> {
