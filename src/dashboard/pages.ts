@@ -90,6 +90,7 @@ export function overviewPage(ctx: PageContext, d: OverviewData): Html {
           { label: 'failed', values: d.perMinute.map((b) => b.failed) },
         ],
       )}
+      ${fireForm(ctx)}
       <h2>Running now</h2>
       ${executionTable(ctx, d.running)}
       <h2>Schedulers</h2>
@@ -318,6 +319,17 @@ function failureTable(ctx: PageContext, groups: FailureGroup[]): Html {
       )}
     </tbody>
   </table>`;
+}
+
+function fireForm(ctx: PageContext): Html | string {
+  if (ctx.csrf === null) return '';
+  return html`<form method="post" action="${ctx.base}/actions/events" class="filters fire">
+    <input type="hidden" name="csrf" value="${ctx.csrf}" />
+    <input name="event" placeholder="event name" required />
+    <input name="payload" placeholder='payload (JSON), e.g. {"mount":"/var"}' />
+    <input name="key" placeholder="key (optional)" />
+    <button>Fire event</button>
+  </form>`;
 }
 
 function retryForm(ctx: PageContext, executionId: number): Html | string {
