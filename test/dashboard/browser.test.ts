@@ -42,7 +42,7 @@ let server: Server;
 let url: string;
 let release: () => void = () => {};
 const problems: string[] = [];
-const ids: Record<string, number> = {};
+const ids = { xss: 0, flaky: 0, slow: 0, nightly: 0 };
 
 beforeAll(async () => {
   if (executablePath === null) return;
