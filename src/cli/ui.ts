@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { Command } from 'commander';
-import { createDashboard } from '../dashboard/index.js';
 import { isLoopback } from '../dashboard/security.js';
 import { NoFileError, UsageError } from './context.js';
 
@@ -36,6 +35,8 @@ export function uiCommand(program: Command, { database, noFileYet, out }: UiCont
         throw new UsageError(`--host ${options.host}: an address other than loopback needs --token`);
       }
       if (options.allowActions && token === undefined) token = randomBytes(18).toString('base64url');
+      // Loaded here: the other commands need none of the web server.
+      const { createDashboard } = await import('../dashboard/index.js');
       const dashboard = await createDashboard({
         database: db,
         allowActions: options.allowActions ?? false,

@@ -38,15 +38,22 @@ const MAX_FAILURES = 20_000;
 const OVERVIEW_FAILURES = 2_000;
 
 const require = createRequire(import.meta.url);
-const ASSETS: Record<string, { type: string; body: string }> = {
-  'app.js': { type: 'text/javascript', body: readFileSync(new URL('../../dashboard/app.js', import.meta.url), 'utf8') },
-  'app.css': { type: 'text/css', body: readFileSync(new URL('../../dashboard/app.css', import.meta.url), 'utf8') },
-  'uPlot.iife.min.js': {
-    type: 'text/javascript',
-    body: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
-  },
-  'uPlot.min.css': { type: 'text/css', body: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8') },
+/** The files a page loads, all from the package: read at the first request for them. */
+const ASSET_FILES: Record<string, { type: string; path: () => string | URL }> = {
+  'app.js': { type: 'text/javascript', path: () => new URL('../../dashboard/app.js', import.meta.url) },
+  'app.css': { type: 'text/css', path: () => new URL('../../dashboard/app.css', import.meta.url) },
+  'uPlot.iife.min.js': { type: 'text/javascript', path: () => require.resolve('uplot/dist/uPlot.iife.min.js') },
+  'uPlot.min.css': { type: 'text/css', path: () => require.resolve('uplot/dist/uPlot.min.css') },
 };
+const assets = new Map<string, string>();
+
+function asset(name: string): { type: string; body: string } | undefined {
+  const file = Object.hasOwn(ASSET_FILES, name) ? ASSET_FILES[name] : undefined;
+  if (file === undefined) return undefined;
+  let body = assets.get(name);
+  if (body === undefined) assets.set(name, (body = readFileSync(file.path(), 'utf8')));
+  return { type: file.type, body };
+}
 
 export function dashboardApp({ store, clock, base, token, allowActions }: AppOptions): Hono {
   const app = new Hono().basePath(base || '/');
@@ -78,10 +85,10 @@ export function dashboardApp({ store, clock, base, token, allowActions }: AppOpt
   });
 
   app.get('/assets/:name', (c) => {
-    const asset = ASSETS[c.req.param('name')];
-    if (asset === undefined) return c.notFound();
-    c.header('Content-Type', `${asset.type}; charset=utf-8`);
-    return c.body(asset.body);
+    const found = asset(c.req.param('name'));
+    if (found === undefined) return c.notFound();
+    c.header('Content-Type', `${found.type}; charset=utf-8`);
+    return c.body(found.body);
   });
 
   app.get('/', async (c) => {
