@@ -4,9 +4,9 @@ import { systemClock } from '../clock.js';
 import { BackgroundTasksError, ExecutionNotFoundError, TaskNotFoundError, ValidationError } from '../errors.js';
 import type { Execution, ExecutionStatus } from '../execution.js';
 import { heldRuns } from '../conditions.js';
-import { explain, limitedRunOf } from '../explain.js';
+import { explainFromOutside } from '../operator-reads.js';
 import { groupFailures } from '../failures.js';
-import { heldByLimits, readLimitState } from '../runtime/limit-state.js';
+import { heldByLimits } from '../runtime/limit-state.js';
 import { isOwnerGone } from '../runtime/owner.js';
 import { isLive, liveDevices, liveHandlers } from '../runtime/registration.js';
 import { isPostgresUrl } from '../store/postgres/connection.js';
@@ -232,16 +232,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       const store = await open();
       const now = clockNow();
       const task = await resolveTask(store, ref);
-      const schedulers = await store.schedulers();
-      const explanation = explain({
-        task,
-        runs: await store.runs({ taskId: task.id, limit: 1000 }),
-        now,
-        handlers: liveHandlers(schedulers, now),
-        freeSlots: null,
-        devices: liveDevices(schedulers, now, task),
-        limits: await readLimitState(store, [limitedRunOf(task)], now),
-      });
+      const explanation = await explainFromOutside(store, task, now);
       print({ task, ...explanation }, () =>
         [
           `task ${task.id}${task.key ? ` (${task.key})` : ''}: ${task.name}, ${task.module === null ? `handler ${task.handler}` : `module ${task.module}${task.memoryLimitMb === null ? '' : `, memory limit ${task.memoryLimitMb} MB`}`}, priority ${task.priority}${task.paused ? ', paused' : ''}`,

@@ -6,11 +6,10 @@ import { parseDuration } from '../cli/format.js';
 import type { Clock } from '../clock.js';
 import { BackgroundTasksError, TaskNotFoundError, ValidationError } from '../errors.js';
 import type { Execution, ExecutionStatus } from '../execution.js';
-import { explain, limitedRunOf } from '../explain.js';
 import { groupFailures } from '../failures.js';
 import { parseJson } from '../json.js';
-import { readLimitState } from '../runtime/limit-state.js';
-import { isLive, liveDevices, liveHandlers } from '../runtime/registration.js';
+import { explainFromOutside } from '../operator-reads.js';
+import { isLive } from '../runtime/registration.js';
 import { redriveExecution } from '../redrive.js';
 import { fireEventFromOutside, steerTask, TASK_ACTIONS, type TaskAction } from '../steering.js';
 import type { ActivityBucket, Store } from '../store/store.js';
@@ -134,17 +133,7 @@ export function dashboardApp({ store, clock, base, token, allowActions }: AppOpt
   app.get('/tasks/:id', async (c) => {
     const task = await taskOf(store, c.req.param('id'));
     if (task === undefined) return notFound(c, `no task ${c.req.param('id')}`);
-    const now = clock.now();
-    const schedulers = await store.schedulers();
-    const explanation = explain({
-      task,
-      runs: await store.runs({ taskId: task.id, limit: 1000 }),
-      now,
-      handlers: liveHandlers(schedulers, now),
-      freeSlots: null,
-      devices: liveDevices(schedulers, now, task),
-      limits: await readLimitState(store, [limitedRunOf(task)], now),
-    });
+    const explanation = await explainFromOutside(store, task, clock.now());
     return c.html(pages.taskPage(ctx, task, explanation, await store.executions({ taskId: task.id, limit: 100 })));
   });
 
