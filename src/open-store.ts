@@ -11,9 +11,10 @@ import type { SchedulerOptions } from './scheduler.js';
 
 /**
  * The store a scheduler's options name, opened: a PostgreSQL URL or pool, or else
- * a SQLite file. The options that tune it are validated here, by field.
+ * a SQLite file. The options that tune it are validated here, by field. `readOnly`
+ * (the dashboard without actions) opens it for reading only.
  */
-export function openStore(options: SchedulerOptions): Store {
+export function openStore(options: SchedulerOptions, { readOnly = false } = {}): Store {
   const database = databaseOption(options.database);
   const durability = oneOf(options.durability ?? 'full', 'durability', DURABILITIES);
   const busyTimeout = integerIn(options.busyTimeout ?? 5000, 'busyTimeout', 0, 2 ** 31 - 1);
@@ -25,11 +26,12 @@ export function openStore(options: SchedulerOptions): Store {
     if (maxDatabaseSize !== undefined) {
       throw new ValidationError('maxDatabaseSize', 'applies to SQLite files only; PostgreSQL has its own quotas');
     }
-    return new PgStore(database.target, { durability, lockTimeout: busyTimeout });
+    return new PgStore(database.target, { durability, lockTimeout: busyTimeout, readOnly });
   }
   return new SqliteStore(database.path, {
     durability,
     busyTimeout,
+    readOnly,
     ...(maxDatabaseSize === undefined ? {} : { maxDatabaseSize }),
   });
 }

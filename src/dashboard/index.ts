@@ -2,10 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { systemClock } from '../clock.js';
 import { ValidationError } from '../errors.js';
-import { isPostgresUrl, type PgPool } from '../store/postgres/connection.js';
-import { PgStore } from '../store/postgres/store.js';
-import { SqliteStore } from '../store/sqlite/store.js';
-import type { Store } from '../store/store.js';
+import { openStore } from '../open-store.js';
+import type { PgPool } from '../store/postgres/connection.js';
 import { describe, nonEmptyString } from '../validate.js';
 import { dashboardApp } from './app.js';
 
@@ -44,10 +42,7 @@ export async function createDashboard(options: DashboardOptions): Promise<Dashbo
   if (base !== '' && !/^\/[\w\-./]*$/.test(base)) {
     throw new ValidationError('basePath', `must be a path like /ops, got ${describe(options.basePath)}`);
   }
-  const store: Store =
-    typeof options.database !== 'string' || isPostgresUrl(options.database)
-      ? new PgStore(options.database, { readOnly: !allowActions })
-      : new SqliteStore(nonEmptyString(options.database, 'database', 4096), { readOnly: !allowActions });
+  const store = openStore({ database: options.database }, { readOnly: !allowActions });
   await store.opened();
   const clock = store.agreedClock ?? systemClock;
   const app = dashboardApp({ store, clock, base, token, allowActions });
