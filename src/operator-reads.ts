@@ -1,7 +1,8 @@
 import { explain, limitedRunOf, type Explanation } from './explain.js';
 import { readLimitState } from './runtime/limit-state.js';
 import { liveDevices, liveHandlers } from './runtime/registration.js';
-import type { Store } from './store/store.js';
+import type { Execution } from './execution.js';
+import type { ExecutionsParams, Store } from './store/store.js';
 import type { Task } from './task.js';
 
 /**
@@ -20,4 +21,21 @@ export async function explainFromOutside(store: Store, task: Task, now: number):
     devices: liveDevices(schedulers, now, task),
     limits: await readLimitState(store, [limitedRunOf(task)], now),
   });
+}
+
+/**
+ * Every execution matching `filter`, newest first, read a page of 10,000 at a time
+ * until there are no more or at least `max` were read (the newest, when there are more).
+ */
+export async function readExecutions(
+  store: Store,
+  filter: Omit<ExecutionsParams, 'limit' | 'beforeId'>,
+  max: number,
+): Promise<Execution[]> {
+  const all: Execution[] = [];
+  for (let page = await store.executions({ limit: 10_000, ...filter }); page.length > 0 && all.length < max;) {
+    all.push(...page);
+    page = await store.executions({ limit: 10_000, ...filter, beforeId: page.at(-1)!.id });
+  }
+  return all;
 }

@@ -4,7 +4,7 @@ import { systemClock } from '../clock.js';
 import { BackgroundTasksError, ExecutionNotFoundError, TaskNotFoundError, ValidationError } from '../errors.js';
 import type { Execution, ExecutionStatus } from '../execution.js';
 import { heldRuns } from '../conditions.js';
-import { explainFromOutside } from '../operator-reads.js';
+import { explainFromOutside, readExecutions } from '../operator-reads.js';
 import { groupFailures } from '../failures.js';
 import { heldByLimits } from '../runtime/limit-state.js';
 import { isOwnerGone } from '../runtime/owner.js';
@@ -302,14 +302,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
       const from = since(options.since, clockNow())!;
       const taskId = options.task === undefined ? undefined : await historyTaskId(store, options.task);
       const filter = { status: 'failed' as const, since: from, ...(taskId === undefined ? {} : { taskId }) };
-      const failed: Execution[] = [];
-      for (
-        let page = await store.executions({ limit: 10_000, ...filter });
-        page.length > 0 && failed.length < MAX_FAILURES;
-      ) {
-        failed.push(...page);
-        page = await store.executions({ limit: 10_000, ...filter, beforeId: page.at(-1)!.id });
-      }
+      const failed = await readExecutions(store, filter, MAX_FAILURES);
       const groups: FailuresJson = groupFailures(failed);
       print(groups, () =>
         groups.length === 0
@@ -336,14 +329,7 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
     .action(async (options: { since: string }) => {
       const store = await open();
       const from = since(options.since, clockNow())!;
-      const all: Execution[] = [];
-      for (
-        let page = await store.executions({ limit: 10_000, since: from });
-        page.length > 0 && all.length < 1_000_000;
-      ) {
-        all.push(...page);
-        page = await store.executions({ limit: 10_000, since: from, beforeId: page.at(-1)!.id });
-      }
+      const all = await readExecutions(store, { since: from }, 1_000_000);
       const byTask = new Map<number, Execution[]>();
       for (const e of all) {
         const list = byTask.get(e.taskId);

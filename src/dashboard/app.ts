@@ -5,10 +5,10 @@ import { getCookie, setCookie } from 'hono/cookie';
 import { parseDuration } from '../cli/format.js';
 import type { Clock } from '../clock.js';
 import { BackgroundTasksError, TaskNotFoundError, ValidationError } from '../errors.js';
-import type { Execution, ExecutionStatus } from '../execution.js';
+import type { ExecutionStatus } from '../execution.js';
 import { groupFailures } from '../failures.js';
 import { parseJson } from '../json.js';
-import { explainFromOutside } from '../operator-reads.js';
+import { explainFromOutside, readExecutions } from '../operator-reads.js';
 import { isLive } from '../runtime/registration.js';
 import { redriveExecution } from '../redrive.js';
 import { fireEventFromOutside, steerTask, TASK_ACTIONS, type TaskAction } from '../steering.js';
@@ -103,7 +103,7 @@ export function dashboardApp({ store, clock, base, token, allowActions }: AppOpt
         schedulers: schedulers.map((s) => ({ ...s, alive: isLive(s, now) })),
         failedToday: (await store.activity({ since: day, bucketMs: 86_400_000 })).reduce((n, b) => n + b.failed, 0),
         // The groups of the newest failures: what is failing now.
-        failures: groupFailures(await readAll(store, { status: 'failed', since: day }, OVERVIEW_FAILURES)),
+        failures: groupFailures(await readExecutions(store, { status: 'failed', since: day }, OVERVIEW_FAILURES)),
       }),
     );
   });
@@ -176,7 +176,7 @@ export function dashboardApp({ store, clock, base, token, allowActions }: AppOpt
   app.get('/failures', async (c) => {
     const since = c.req.query('since') || '24h';
     const ms = parseDuration(since) ?? 86_400_000;
-    const failed = await readAll(store, { status: 'failed', since: clock.now() - ms }, MAX_FAILURES);
+    const failed = await readExecutions(store, { status: 'failed', since: clock.now() - ms }, MAX_FAILURES);
     return c.html(pages.failuresPage(ctx, groupFailures(failed), since));
   });
 
@@ -251,20 +251,6 @@ export function dashboardApp({ store, clock, base, token, allowActions }: AppOpt
 async function taskOf(store: Store, ref: string): Promise<Task | undefined> {
   const id = /^\d+$/.test(ref) ? Number(ref) : await store.taskIdByKey(ref);
   return id === undefined ? undefined : store.getTask(id);
-}
-
-/** Executions matching, newest first, up to `max`. */
-async function readAll(
-  store: Store,
-  filter: { status?: ExecutionStatus; since: number },
-  max: number,
-): Promise<Execution[]> {
-  const all: Execution[] = [];
-  for (let page = await store.executions({ limit: 10_000, ...filter }); page.length > 0 && all.length < max;) {
-    all.push(...page);
-    page = await store.executions({ limit: 10_000, ...filter, beforeId: page.at(-1)!.id });
-  }
-  return all;
 }
 
 /** Attempts started and failed per minute over the last hour, empty minutes included. */
