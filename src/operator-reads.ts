@@ -39,3 +39,14 @@ export async function readExecutions(
   }
   return all;
 }
+
+/** A task as an operator names it: an id (digits, taken as it is), or a key; undefined for a key no task has. */
+export async function taskIdOf(store: Store, ref: string): Promise<number | undefined> {
+  return /^\d+$/.test(ref) ? Number(ref) : store.taskIdByKey(ref);
+}
+
+/** The task an operator names by id or key, if it exists. */
+export async function taskOf(store: Store, ref: string): Promise<Task | undefined> {
+  const id = await taskIdOf(store, ref);
+  return id === undefined ? undefined : store.getTask(id);
+}

@@ -4,7 +4,7 @@ import { systemClock } from '../clock.js';
 import { BackgroundTasksError, ExecutionNotFoundError, TaskNotFoundError, ValidationError } from '../errors.js';
 import type { Execution, ExecutionStatus } from '../execution.js';
 import { heldRuns } from '../conditions.js';
-import { explainFromOutside, readExecutions } from '../operator-reads.js';
+import { explainFromOutside, readExecutions, taskIdOf, taskOf } from '../operator-reads.js';
 import { groupFailures } from '../failures.js';
 import { heldByLimits } from '../runtime/limit-state.js';
 import { isOwnerGone } from '../runtime/owner.js';
@@ -86,15 +86,18 @@ export async function main(argv: string[], io: Io = { out: console.log, err: con
   /** Now, on the clock the database agrees on (PostgreSQL's, corrected for this machine's offset). */
   const clockNow = () => (stores.at(-1)?.agreedClock ?? systemClock).now();
   const print = (json: CliJson, text: () => string) => io.out(wantsJson() ? JSON.stringify(json, null, 2) : text());
+  const noTask = (ref: string) => new NoTaskError(`no task with id or key "${ref}"`);
   const resolveTask = async (store: Store, ref: string) => {
-    const id = /^\d+$/.test(ref) ? Number(ref) : await store.taskIdByKey(ref);
-    const task = id === undefined ? undefined : await store.getTask(id);
-    if (!task) throw new NoTaskError(`no task with id or key "${ref}"`);
+    const task = await taskOf(store, ref);
+    if (!task) throw noTask(ref);
     return task;
   };
   // History outlives its task: an id is taken as it is, a key needs the task.
-  const historyTaskId = async (store: Store, ref: string) =>
-    /^\d+$/.test(ref) ? Number(ref) : (await resolveTask(store, ref)).id;
+  const historyTaskId = async (store: Store, ref: string) => {
+    const id = await taskIdOf(store, ref);
+    if (id === undefined) throw noTask(ref);
+    return id;
+  };
   const since = (text: string | undefined, now: number): number | undefined => {
     if (text === undefined) return undefined;
     const duration = parseDuration(text);

@@ -8,7 +8,7 @@ import { BackgroundTasksError, TaskNotFoundError, ValidationError } from '../err
 import type { ExecutionStatus } from '../execution.js';
 import { groupFailures } from '../failures.js';
 import { parseJson } from '../json.js';
-import { explainFromOutside, readExecutions } from '../operator-reads.js';
+import { explainFromOutside, readExecutions, taskIdOf, taskOf } from '../operator-reads.js';
 import { isLive } from '../runtime/registration.js';
 import { redriveExecution } from '../redrive.js';
 import { fireEventFromOutside, steerTask, TASK_ACTIONS, type TaskAction } from '../steering.js';
@@ -143,12 +143,7 @@ export function dashboardApp({ store, clock, base, token, allowActions }: AppOpt
       status: c.req.query('status') ?? '',
       since: c.req.query('since') ?? '',
     };
-    const taskId =
-      filter.task === ''
-        ? undefined
-        : /^\d+$/.test(filter.task)
-          ? Number(filter.task)
-          : await store.taskIdByKey(filter.task);
+    const taskId = filter.task === '' ? undefined : await taskIdOf(store, filter.task);
     if (filter.task !== '' && taskId === undefined) return notFound(c, `no task "${filter.task}"`);
     const status = EXECUTION_STATUSES.includes(filter.status as ExecutionStatus)
       ? (filter.status as ExecutionStatus)
@@ -246,11 +241,6 @@ export function dashboardApp({ store, clock, base, token, allowActions }: AppOpt
   }
 
   return app;
-}
-
-async function taskOf(store: Store, ref: string): Promise<Task | undefined> {
-  const id = /^\d+$/.test(ref) ? Number(ref) : await store.taskIdByKey(ref);
-  return id === undefined ? undefined : store.getTask(id);
 }
 
 /** Attempts started and failed per minute over the last hour, empty minutes included. */
