@@ -23,16 +23,18 @@ const FLOW_LOCK = [0x6274, 16];
 
 const GROUPS = `
   SELECT g.name, g.max_running AS "maxRunning", g.rate_max AS "rateMax", g.rate_per_ms AS "ratePerMs",
-         coalesce(r.running, 0)::int AS running,
-         (SELECT count(*) FROM background_tasks.rate_starts s
-          WHERE s.limiter = 'group:' || g.name AND s.started_at > $1 - g.rate_per_ms)::int AS "startCount",
-         (SELECT min(s.started_at) FROM background_tasks.rate_starts s
-          WHERE s.limiter = 'group:' || g.name AND s.started_at > $1 - g.rate_per_ms) AS "oldestStart"
-  FROM background_tasks.task_groups g LEFT JOIN (
+         coalesce(r.running, 0)::int AS running, s.count::int AS "startCount", s.oldest AS "oldestStart"
+  FROM background_tasks.task_groups g
+  LEFT JOIN (
     SELECT jsonb_array_elements_text(t.groups::jsonb) AS name, count(*) AS running
     FROM background_tasks.runs r JOIN background_tasks.tasks t ON t.id = r.task_id
     WHERE r.state = 'running' AND t.groups IS NOT NULL GROUP BY 1
-  ) r ON r.name = g.name`;
+  ) r ON r.name = g.name
+  -- One walk of rate_starts_limiter per group for both the count and the oldest start.
+  CROSS JOIN LATERAL (
+    SELECT count(*) AS count, min(started_at) AS oldest FROM background_tasks.rate_starts
+    WHERE limiter = 'group:' || g.name AND started_at > $1 - g.rate_per_ms
+  ) s`;
 
 /**
  * Ready runs of limited tasks in claim order, leaving out tasks already looked at
