@@ -72,8 +72,6 @@ export function claim(q: Statements, params: ClaimParams): ClaimBatch {
   const admission = new Admission(limitsView(q), startedAt);
   const heldSets = JSON.stringify(held());
   const fullSets = new Set<string>();
-  let leftOut = 0;
-  let passedOver = 0;
   walk: for (;;) {
     const rows =
       fullSets.size > 0
@@ -81,8 +79,9 @@ export function claim(q: Statements, params: ClaimParams): ClaimBatch {
         : heldSets !== '[]'
           ? q.readyInOrderExcept.iterate(now, heldSets)
           : q.readyInOrder.iterate(now);
-    leftOut = fullSets.size;
-    passedOver = 0;
+    // The sets this walk leaves out in SQL, and the runs it has passed over for their limits.
+    const leftOut = fullSets.size;
+    let passedOver = 0;
     for (const row of rows) {
       if (seen.has(row.taskId)) continue;
       seen.add(row.taskId);
