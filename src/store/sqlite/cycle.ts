@@ -23,6 +23,9 @@ export function fireDue(
   limit: number,
 ): FireResult {
   const result: FireResult = { runs: 0, broken: [] };
+  // Most wakes have no trigger due. The narrow probe answers that in about a
+  // microsecond; the wide read below costs ten times that even when it finds nothing.
+  if (q.anyTriggerDue.get(now) === undefined) return result;
   for (const row of q.dueTriggers.all(now, limit)) {
     const fired = fireTrigger(row, row.kind === 'once' ? 0 : q.pendingOfTrigger.get(row.id)!, now, plan);
     if (!fired.ok) {

@@ -44,7 +44,13 @@ export const tasks = sqliteTable(
     createdAt: integer('created_at').notNull(),
     updatedAt: integer('updated_at').notNull(),
   },
-  (t) => [uniqueIndex('tasks_key').on(t.key)],
+  // Partial: most tasks have no key, and an entry per keyless task would be
+  // written and deleted with every one-time task for nothing.
+  (t) => [
+    uniqueIndex('tasks_key')
+      .on(t.key)
+      .where(sql`key IS NOT NULL`),
+  ],
 );
 
 export const triggers = sqliteTable(
@@ -132,7 +138,11 @@ export const runs = sqliteTable(
       .where(sql`state = 'running'`),
     // Not (task_id, state): an index holding state would be rewritten on every claim.
     index('runs_task').on(t.taskId),
-    index('runs_trigger').on(t.triggerId),
+    // Only periodic and event runs are looked up by trigger (coalescing, debounce):
+    // a one-time run, written and deleted within moments, stays out of it.
+    index('runs_trigger')
+      .on(t.triggerId)
+      .where(sql`reason <> 'once'`),
   ],
 );
 

@@ -57,7 +57,11 @@ export function prepareStatements(db: Database.Database) {
       FROM triggers g JOIN tasks t ON t.id = g.task_id
       WHERE g.next_fire_at <= ? ORDER BY g.next_fire_at LIMIT ?`,
     ),
-    pendingOfTrigger: pluck<[number], number>(db, 'SELECT count(*) FROM runs WHERE trigger_id = ?'),
+    // `reason <> 'once'` lets it use runs_trigger, which holds no one-time runs (it is asked only of others).
+    pendingOfTrigger: pluck<[number], number>(
+      db,
+      "SELECT count(*) FROM runs WHERE trigger_id = ? AND reason <> 'once'",
+    ),
     advanceTrigger: prepare<[number | null, number | null, number | null, number, number, number, number]>(
       db,
       `

@@ -244,7 +244,7 @@ export function fireEvent(db: SqliteDb, { name, payloadJson, key, keyWindowMs, n
   for (const { taskId, triggerId, debounce, priority } of debounced) {
     const joined = db.all<{ id: number }>(sql`
       UPDATE runs SET due_at = ${now + debounce}, event_payload = ${payloadJson}
-      WHERE trigger_id = ${triggerId} AND state = 'waiting' RETURNING id`);
+      WHERE trigger_id = ${triggerId} AND reason <> 'once' AND state = 'waiting' RETURNING id`);
     const made =
       joined.length > 0
         ? joined
